@@ -1,0 +1,56 @@
+"""chatgpt_providers: a synchronous, requests-based client for the free chat widgets that
+WordPress sites expose (the AI Engine and AI Power plugins).
+
+>>> from chatgpt_providers import ChatGptt
+>>> for text in ChatGptt().stream("Hi"):          # doctest: +SKIP
+...     print(text, end="", flush=True)
+
+Protocol clients take any site (``AIEngine(url)``, ``AIPower(url, page=...)``); the
+``Chatgpt4Online`` and ``ChatGptt`` presets are two such sites. Errors live in
+:mod:`chatgpt_providers.errors`; the built-in local stand-in site in
+:mod:`chatgpt_providers.testing` (imported only when you use it).
+"""
+
+from .ai_engine import AIEngine, Chatgpt4Online
+from .ai_power import AIPower, ChatGptt
+from .base import ChatProvider, Reply
+from .errors import (
+    AuthenticationError,
+    BlockedError,
+    NetworkError,
+    NonceError,
+    ProviderError,
+    RateLimitError,
+    RejectedError,
+    ResponseError,
+    ServerError,
+    StreamInterruptedError,
+    TimeoutError,
+    UnsupportedSiteError,
+)
+from .messages import format_prompt
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AIEngine",
+    "AIPower",
+    "Chatgpt4Online",
+    "ChatGptt",
+    "ChatProvider",
+    "Reply",
+    "format_prompt",
+    "ProviderError",
+    "NonceError",
+    "AuthenticationError",
+    "RateLimitError",
+    "BlockedError",
+    "RejectedError",
+    "ServerError",
+    "ResponseError",
+    "UnsupportedSiteError",
+    "NetworkError",
+    "TimeoutError",
+    "StreamInterruptedError",
+    "__version__",
+]

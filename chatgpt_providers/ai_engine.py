@@ -1,0 +1,380 @@
+"""AI Engine ("mwai") chatbots, and the ``Chatgpt4Online`` preset.
+
+Protocol (``shared/protocols/ai-engine.md``): a ``wp_rest`` nonce from
+``POST {rest}/mwai/v1/start_session`` (or ``restNonce`` in the page's ``data-system``), then
+``POST {rest}/mwai-ui/v1/chats/submit`` with ``X-WP-Nonce``; the answer streams as SSE
+``live`` deltas closed by an authoritative ``end`` (or an ``error``), or comes as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import html
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator, Optional
+
+import requests
+
+from . import errors
+from .base import ChatProvider, NonceRefused, Reply
+from .messages import Conversation
+from .scrape import find_script_value, tags_with
+from .sse import EventTooLarge, iter_events
+
+__all__ = ["AIEngine", "Chatgpt4Online", "EngineTokens"]
+
+log = logging.getLogger(__name__)
+
+_NONCE_CODES = ("rest_cookie_invalid_nonce", "rest_forbidden", "rest_not_logged_in")
+#: ``live`` subtypes that carry answer text (no subtype at all does too).
+_TEXT_SUBTYPES = (None, "content")
+
+
+@dataclass(frozen=True)
+class EngineTokens:
+    """What a chat request needs from the site: where the REST API is, the nonce, the
+    session, and which bot to talk to."""
+
+    rest_url: str
+    nonce: Optional[str] = dataclasses.field(repr=False)
+    session_id: Optional[str]
+    bot_id: str
+    custom_id: Optional[str] = None
+    context_id: Optional[Any] = None
+
+
+@dataclass(frozen=True)
+class _PageSettings:
+    rest_url: Optional[str]
+    bot_id: Optional[str]
+    custom_id: Optional[str]
+    context_id: Optional[Any]
+    rest_nonce: Optional[str]
+    session_id: Optional[str]
+
+
+class _RouteMissing(Exception):
+    """start_session is not at this REST URL."""
+
+
+class AIEngine(ChatProvider[EngineTokens]):
+    """A chatbot on any WordPress site running the AI Engine plugin.
+
+    >>> from chatgpt_providers import AIEngine
+    >>> bot = AIEngine("https://site.example", bot_id="default")
+    >>> bot.complete("Hi")                       # doctest: +SKIP
+    'Hello! How can I help you today?'
+
+    ``bot_id`` picks the chatbot; when omitted it is read from the page (``page=``, the
+    home page by default), along with the REST address and ``customId``, so sites without
+    pretty permalinks (``?rest_route=``) work. ``rest_url`` sets the REST address
+    explicitly (e.g. ``"https://site.example/wp-json"``).
+    """
+
+    plugin = "AI Engine"
+    models: ClassVar = ["gpt-4o-mini", "gpt-4o", "gpt-4"]
+    default_model: ClassVar = "gpt-4o-mini"
+    #: The bot a preset talks to when none is given.
+    default_bot_id: ClassVar[Optional[str]] = None
+
+    def __init__(self, base_url: Optional[str] = None, *, bot_id: Optional[str] = None,
+                 custom_id: Optional[str] = None, rest_url: Optional[str] = None,
+                 page: str = "/", **options: Any) -> None:
+        super().__init__(base_url, **options)
+        self.bot_id = bot_id if bot_id is not None else type(self).default_bot_id
+        self.custom_id = custom_id
+        self.rest_url = rest_url.rstrip("/") if rest_url else None
+        self.page_url = self._page_url(page)
+        self._chat_salt = secrets.token_hex(8)
+
+    # -- the nonce -----------------------------------------------------------------------
+
+    def _fetch_tokens(self) -> EngineTokens:
+        page: Optional[_PageSettings] = None
+        if self.bot_id is None and self.rest_url is None:
+            page = self._read_page()
+        rest_url = self.rest_url or (page and page.rest_url) or self.base_url + "/wp-json"
+        try:
+            nonce, session_id = self._start_session(rest_url)
+        except _RouteMissing:
+            if page is None:
+                page = self._read_page()
+            if page.rest_url and page.rest_url.rstrip("/") != rest_url:
+                rest_url = page.rest_url.rstrip("/")
+                try:
+                    nonce, session_id = self._start_session(rest_url)
+                except _RouteMissing:
+                    nonce, session_id = self._nonce_from_page(page, rest_url)
+            else:
+                nonce, session_id = self._nonce_from_page(page, rest_url)
+        bot_id = self.bot_id or (page and page.bot_id) or "default"
+        custom_id = self.custom_id or (page.custom_id if page else None)
+        context_id = page.context_id if page else None
+        log.debug("%s: nonce obtained from %s", self.name, rest_url)
+        return EngineTokens(rest_url, nonce, session_id, bot_id, custom_id, context_id)
+
+    def _start_session(self, rest_url: str):
+        url = rest_url + "/mwai/v1/start_session"
+        response = self.transport.request("POST", url, provider=self.name)
+        data = self._json_or_none(response)
+        if response.status_code == 404 or (response.status_code == 200 and not isinstance(data, dict)):
+            raise _RouteMissing(url)
+        if isinstance(data, dict) and data.get("success") and data.get("restNonce"):
+            return str(data["restNonce"]), data.get("sessionId")
+        if isinstance(data, dict) and data.get("success") is False:
+            raise errors.NonceError(
+                f"Unable to extract restNonce from {url}: the site said "
+                f"{str(data.get('message') or 'no reason')!r}; try again later",
+                url=url, status_code=response.status_code, body=response.content,
+            )
+        if response.status_code != 200:
+            raise self.transport.http_error(response, provider=self.name, what="start_session")
+        raise errors.NonceError(
+            f"Unable to extract restNonce from {url}: the JSON answer has none",
+            url=url, status_code=response.status_code, body=response.content,
+        )
+
+    def _read_page(self) -> _PageSettings:
+        page = self._get_page(self.page_url, "the chatbot page")
+        for attrs in tags_with(page, "mwai-chatbot-container"):
+            system = _json_attr(attrs.get("data-system"))
+            if system is None:
+                continue
+            bot_id = system.get("botId")
+            if self.bot_id is not None and bot_id is not None and str(bot_id) != str(self.bot_id):
+                continue
+            return _PageSettings(
+                rest_url=system.get("restUrl") or None,
+                bot_id=str(bot_id) if bot_id is not None else None,
+                custom_id=system.get("customId") or None,
+                context_id=system.get("contextId"),
+                rest_nonce=system.get("restNonce") or None,
+                session_id=system.get("sessionId") or None,
+            )
+        # Older versions printed the settings in an inline script.
+        unescaped = html.unescape(page) if "&quot;" in page else page
+        nonce = find_script_value(unescaped, "restNonce")
+        rest_url = find_script_value(unescaped, "restUrl")
+        bot_id = find_script_value(unescaped, "botId")
+        if nonce or rest_url:
+            return _PageSettings(rest_url or None, bot_id or None, None, None, nonce or None, None)
+        log.info("%s: no AI Engine chatbot settings on %s; trying the default REST address",
+                 self.name, self.page_url)
+        return _PageSettings(None, None, None, None, None, None)
+
+    def _nonce_from_page(self, page: _PageSettings, rest_url: str):
+        if page.rest_nonce:
+            return page.rest_nonce, page.session_id
+        raise errors.NonceError(
+            f"Unable to extract a nonce from {rest_url}/mwai/v1/start_session (no such route) "
+            f"or from restNonce in the data-system of {self.page_url}; is the AI Engine plugin "
+            "installed? Pass page= a page that shows the chatbot, or rest_url=",
+            url=rest_url + "/mwai/v1/start_session",
+        )
+
+    # -- a message -----------------------------------------------------------------------
+
+    def _chat_id(self, conversation: Conversation, reply: Reply) -> str:
+        """A chatId stable for a conversation: derived from its first turn unless given."""
+        if reply.chat_id:
+            return reply.chat_id
+        first = conversation.history[0][1] if conversation.history else conversation.prompt
+        digest = hashlib.sha256(f"{self._chat_salt}\0{conversation.system}\0{first}".encode())
+        return digest.hexdigest()[:12]
+
+    def _exchange(self, tokens: EngineTokens, conversation: Conversation, reply: Reply
+                  ) -> Iterator[str]:
+        body = {
+            "botId": tokens.bot_id,
+            "customId": tokens.custom_id,
+            "session": tokens.session_id,
+            "chatId": self._chat_id(conversation, reply),
+            "contextId": tokens.context_id,
+            "messages": [{"role": role, "content": content}
+                         for role, content in conversation.history],
+            "newMessage": conversation.prompt_with_system,
+            "newFileId": None,
+            "stream": True,
+        }
+        reply.chat_id = body["chatId"]
+        url = tokens.rest_url + "/mwai-ui/v1/chats/submit"
+        response = self.transport.request(
+            "POST", url, provider=self.name, stream=True,
+            headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+            secret_headers={"X-WP-Nonce": tokens.nonce} if tokens.nonce else None,
+            data=json.dumps(body).encode("utf-8"),
+        )
+        try:
+            kind, pieces = self._answer_kind(response)
+            if kind == "sse":
+                yield from self._read_stream(response, pieces, tokens, reply)
+            elif kind == "json":
+                yield from self._read_json(response, tokens, reply)
+            else:
+                self._raise_for_answer(response)
+        finally:
+            response.close()
+
+    def _raise_for_answer(self, response: requests.Response) -> None:
+        data = self._json_or_none(response)
+        status = response.status_code
+        if isinstance(data, dict):
+            code = data.get("code")
+            message = str(data.get("message") or "")
+            if status in (401, 403) and code in _NONCE_CODES:
+                raise NonceRefused(response, f"HTTP {status} {code}")
+            if data.get("success") is False and status in (400, 403):
+                raise errors.RejectedError(
+                    f"the chatbot rejected this message: {message!r}; it may be empty, too "
+                    "long, or contain words the site does not allow",
+                    url=response.url, status_code=status, body=response.content,
+                )
+            if data.get("success") is False and status >= 500:
+                raise errors.ServerError(
+                    f"the chatbot failed: {message!r}; try again later",
+                    url=response.url, status_code=status, body=response.content,
+                )
+        if status == 200:
+            raise errors.ResponseError(
+                f"{response.url} answered with "
+                f"{response.headers.get('content-type') or 'no content type'} where an event "
+                "stream or JSON was due; is this an AI Engine site?",
+                url=response.url, status_code=status, body=response.content,
+            )
+        raise self.transport.http_error(response, provider=self.name, what="the message")
+
+    def _read_json(self, response: requests.Response, tokens: EngineTokens, reply: Reply
+                   ) -> Iterator[str]:
+        data = self._json_or_none(response)
+        if not isinstance(data, dict) or not isinstance(data.get("reply"), str):
+            if isinstance(data, dict) and data.get("success") is False:
+                raise errors.ServerError(
+                    f"the chatbot failed: {str(data.get('message') or 'no reason given')!r}",
+                    url=response.url, status_code=response.status_code, body=response.content,
+                )
+            raise errors.ResponseError(
+                f"{response.url} sent JSON without a reply", url=response.url,
+                status_code=response.status_code, body=response.content,
+            )
+        self._take_final(data, tokens, reply)
+        yield data["reply"]
+
+    def _read_stream(self, response: requests.Response, pieces: Iterator[bytes],
+                     tokens: EngineTokens, reply: Reply) -> Iterator[str]:
+        streamed = []
+        rest = None
+        try:
+            for data in iter_events(pieces):
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    log.debug("%s: skipping an event that is not JSON", self.name)
+                    continue
+                if not isinstance(event, dict):
+                    continue
+                kind = event.get("type")
+                if kind == "live":
+                    text = event.get("data")
+                    if event.get("subtype") in _TEXT_SUBTYPES and isinstance(text, str) and text:
+                        streamed.append(text)
+                        yield text
+                elif kind == "end":
+                    final = _decode_end(event.get("data"))
+                    rest = self._finish(final, "".join(streamed), tokens, reply, response)
+                    break
+                elif kind == "error":
+                    message = event.get("data")
+                    raise errors.ServerError(
+                        f"the chatbot reported an error: {str(message or 'no message')!r}; "
+                        "try again later",
+                        url=response.url, status_code=response.status_code,
+                    )
+        except EventTooLarge as exc:
+            raise errors.ResponseError(
+                f"{response.url} sent {exc}; the stream was abandoned",
+                url=response.url, status_code=response.status_code,
+            ) from None
+        if rest is None:
+            raise errors.StreamInterruptedError(
+                f"the connection to {response.url} ended before the reply's end event "
+                f"({sum(map(len, streamed))} characters arrived); try again",
+                url=response.url, status_code=response.status_code,
+            )
+        if rest:
+            yield rest
+        self._drain(response, pieces)
+
+    def _finish(self, final: Any, streamed: str, tokens: EngineTokens, reply: Reply,
+                response: requests.Response) -> str:
+        """Take the ``end`` event; return the text still to yield."""
+        if not isinstance(final, dict):
+            raise errors.ResponseError(
+                f"{response.url} sent an end event that is not a JSON object",
+                url=response.url, status_code=response.status_code,
+            )
+        if final.get("success") is False:
+            raise errors.ServerError(
+                f"the chatbot failed: {str(final.get('message') or 'no reason given')!r}",
+                url=response.url, status_code=response.status_code,
+            )
+        self._take_final(final, tokens, reply)
+        text = final.get("reply")
+        if not isinstance(text, str):
+            return ""
+        if text.startswith(streamed):
+            return text[len(streamed):]
+        log.info("%s: the site's final reply differs from the streamed text (a server-side "
+                 "filter changed it); complete() returns the final one", self.name)
+        return ""
+
+    def _take_final(self, final: dict, tokens: EngineTokens, reply: Reply) -> None:
+        if isinstance(final.get("reply"), str):
+            reply.final_text = final["reply"]
+        if isinstance(final.get("usage"), dict):
+            reply.usage = final["usage"]
+        if final.get("chatId"):
+            reply.chat_id = str(final["chatId"])
+        token = final.get("new_token")
+        if isinstance(token, str) and token:
+            log.debug("%s: the site rotated the nonce", self.name)
+            self._replace_tokens(tokens, dataclasses.replace(tokens, nonce=token))
+
+
+def _json_attr(value: Optional[str]) -> Optional[dict]:
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _decode_end(data: Any) -> Any:
+    """The ``end`` event's ``data`` is JSON inside a JSON string; tolerate a plain object."""
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+    return data
+
+
+class Chatgpt4Online(AIEngine):
+    """chatgpt4online.org, an AI Engine site: bot ``"default"``.
+
+    >>> from chatgpt_providers import Chatgpt4Online
+    >>> bot = Chatgpt4Online()                                   # the real site
+    >>> local = Chatgpt4Online(base_url="http://127.0.0.1:8080")  # any AI Engine site
+    >>> bot.url, local.url
+    ('https://chatgpt4online.org', 'http://127.0.0.1:8080')
+    """
+
+    url = "https://chatgpt4online.org"
+    default_bot_id = "default"
+    models: ClassVar = ["gpt-4", "gpt-4o", "gpt-4o-mini"]
+    default_model: ClassVar = "gpt-4"

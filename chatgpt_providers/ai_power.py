@@ -1,0 +1,358 @@
+"""AI Power ("wpaicg") chatbots, and the ``ChatGptt`` preset.
+
+Protocol (``shared/protocols/ai-power.md``, plugin 1.8.80 to 2.2): the nonce, post id and
+bot settings are scraped from the page that shows the chatbot; the message is a form POST
+to ``admin-ajax.php``; the site answers JSON or, when its settings say so, an SSE stream of
+OpenAI chunks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict, Iterator, List, Optional
+
+import requests
+
+from . import errors
+from .base import ChatProvider, NonceRefused, Reply
+from .messages import Conversation
+from .scrape import find_script_value, tags_with
+from .sse import EventTooLarge, iter_events
+from .transport import looks_like_cloudflare_challenge, origin
+
+__all__ = ["AIPower", "ChatGptt", "PowerTokens"]
+
+log = logging.getLogger(__name__)
+
+_ACTIONS = {"shortcode": "wpaicg_chat_shortcode_message", "widget": "wpaicg_chatbox_message"}
+_NONCE_FAILURES = ("nonce verification failed", "invalid nonce")
+_EXPIRED_LINK = "the link you followed has expired"
+# A plugin-written word whose text held a quote, so the line is not JSON.
+_BROKEN_WORD = re.compile(r'^\{"choices":\[\{"delta":\{"content":"(.*)"\}\}\]\}$', re.DOTALL)
+_CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+@dataclass(frozen=True)
+class PowerTokens:
+    """What a chat request needs from the page: the nonce and the chatbot's settings."""
+
+    nonce: str = dataclasses.field(repr=False)
+    post_id: str
+    page_url: str
+    bot_id: str
+    chat_type: str
+    ajax_url: str
+
+    @property
+    def identity(self) -> str:
+        """``chatbot_identity``: ``custom_bot_<id>`` for a custom bot, else the type."""
+        return f"custom_bot_{self.bot_id}" if self.bot_id not in ("", "0") else self.chat_type
+
+
+class AIPower(ChatProvider[PowerTokens]):
+    """A chatbot on any WordPress site running the AI Power plugin (1.8.80 to 2.2).
+
+    >>> from chatgpt_providers import AIPower
+    >>> bot = AIPower("https://site.example", page="/chat/")   # the page with the chatbot
+    >>> bot.complete("Hi")                                       # doctest: +SKIP
+    'Hello! How can I assist you today?'
+
+    ``bot_id`` picks one of several chatbots on the page (by ``data-bot-id``); by default
+    the page's shortcode bot is used, else its widget.
+    """
+
+    plugin = "AI Power"
+    models: ClassVar = ["gpt-4o", "gpt-4", "gpt-4o-mini"]
+    default_model: ClassVar = "gpt-4o"
+    #: The page that shows the chatbot, for presets.
+    default_page: ClassVar[str] = "/"
+
+    def __init__(self, base_url: Optional[str] = None, *, page: Optional[str] = None,
+                 bot_id: Optional[str] = None, **options: Any) -> None:
+        super().__init__(base_url, **options)
+        self.page_url = self._page_url(page or type(self).default_page)
+        self.bot_id = None if bot_id is None else str(bot_id)
+        #: ``wpaicg_chat_client_id``: stable per instance, as the site's quotas key on it.
+        self.client_id = "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(10))
+
+    # -- the nonce -----------------------------------------------------------------------
+
+    def _fetch_tokens(self) -> PowerTokens:
+        page = self._get_page(self.page_url, "the chatbot page")
+        containers = [a for a in tags_with(page, "wpaicg-chat") if a.get("data-nonce")]
+        if self.bot_id is not None:
+            containers = [a for a in containers if a.get("data-bot-id", "0") == self.bot_id]
+        ajax_url = self._ajax_url(page)
+        if containers:
+            chosen = min(containers, key=lambda a: _container_type(a) != "shortcode")
+            return PowerTokens(
+                nonce=chosen["data-nonce"].strip(),
+                post_id="".join(ch for ch in chosen.get("data-post-id", "") if ch.isdigit()),
+                page_url=chosen.get("data-url") or self.page_url,
+                bot_id=(chosen.get("data-bot-id") or "0").strip(),
+                chat_type=_container_type(chosen),
+                ajax_url=ajax_url,
+            )
+        nonce = find_script_value(page, "search_nonce")
+        if nonce and self.bot_id in (None, "0"):
+            return PowerTokens(nonce, "", self.page_url, "0", "shortcode", ajax_url)
+        looked_for = "data-nonce in a wpaicg-chat-shortcode/wpaicg-chatbox container"
+        if self.bot_id is not None:
+            looked_for += f" with data-bot-id={self.bot_id!r}"
+        raise errors.NonceError(
+            f"Unable to extract the AI Power nonce ({looked_for}, or wpaicgParams.search_nonce) "
+            f"from {self.page_url}; pass page= the address of a page that shows the chatbot",
+            url=self.page_url, body=page,
+        )
+
+    def _ajax_url(self, page: str) -> str:
+        default = self.base_url + "/wp-admin/admin-ajax.php"
+        found = find_script_value(page, "ajax_url")
+        # Only trust a script's address on this very site: the nonce goes there.
+        if found and origin(found) == origin(default):
+            return found
+        return default
+
+    # -- a message -----------------------------------------------------------------------
+
+    def _exchange(self, tokens: PowerTokens, conversation: Conversation, reply: Reply
+                  ) -> Iterator[str]:
+        form = {
+            "_wpnonce": tokens.nonce,
+            "post_id": tokens.post_id,
+            "url": tokens.page_url,
+            "action": _ACTIONS.get(tokens.chat_type, _ACTIONS["shortcode"]),
+            "message": conversation.prompt_with_system,
+            "bot_id": tokens.bot_id,
+            "chatbot_identity": tokens.identity,
+            "wpaicg_chat_client_id": reply.chat_id or self.client_id,
+            "wpaicg_chat_history": history_field(conversation),
+            "chat_id": str(random.randint(10**6, 10**9)),
+        }
+        response = self.transport.request(
+            "POST", tokens.ajax_url, provider=self.name, stream=True,
+            headers={"Accept": "text/event-stream, application/json, */*",
+                     "Referer": tokens.page_url, "X-Requested-With": "XMLHttpRequest"},
+            data=form,
+        )
+        try:
+            kind, pieces = self._answer_kind(response)
+            if kind == "sse":
+                yield from self._read_stream(response, pieces)
+            elif kind == "json":
+                yield from self._read_json(response)
+            else:
+                self._raise_for_answer(response)
+        finally:
+            response.close()
+
+    def _raise_for_answer(self, response: requests.Response) -> None:
+        body = self.transport.read_body(response, provider=self.name)
+        text = body.decode("utf-8", "replace")
+        status = response.status_code
+        if status == 403 and _EXPIRED_LINK in text.lower() and not looks_like_cloudflare_challenge(
+                response, text):
+            raise NonceRefused(response, "HTTP 403 'The link you followed has expired.'")
+        if status == 400 and text.strip() == "0":
+            raise errors.UnsupportedSiteError(
+                f"{response.url} has no AI Power chatbot this client supports: the plugin is "
+                "missing, or it is AI Power 2.3+ (AIPKit), whose protocol differs",
+                url=response.url, status_code=status, body=body,
+            )
+        if status == 200:
+            raise errors.ResponseError(
+                f"{response.url} answered with "
+                f"{response.headers.get('content-type') or 'no content type'} where JSON or "
+                "an event stream was due; is this an AI Power site?",
+                url=response.url, status_code=status, body=body,
+            )
+        raise self.transport.http_error(response, provider=self.name, what="the message")
+
+    def _read_json(self, response: requests.Response) -> Iterator[str]:
+        data = self._json_or_none(response)
+        if not isinstance(data, dict):
+            raise errors.ResponseError(
+                f"{response.url} sent a JSON answer that is not an object",
+                url=response.url, status_code=response.status_code, body=response.content,
+            )
+        text = self._json_outcome(data, response)
+        if text is None:
+            raise errors.ResponseError(
+                f"{response.url} sent JSON with neither an answer nor an error",
+                url=response.url, status_code=response.status_code, body=response.content,
+            )
+        yield text
+
+    def _json_outcome(self, data: Dict[str, Any], response: requests.Response) -> Optional[str]:
+        """The answer in a JSON body; raises for an error body; None when it is neither."""
+        status = data.get("status")
+        message = str(data.get("msg") or "")
+        if status == "error" and any(f in message.lower() for f in _NONCE_FAILURES):
+            raise NonceRefused(response, f"{message!r}")
+        if status == "error" or _flag(data):
+            raise site_error(data, response)
+        if status == "success":
+            answer = data.get("data")
+            return answer if isinstance(answer, str) else json.dumps(answer)
+        return None
+
+    def _read_stream(self, response: requests.Response, pieces: Iterator[bytes]) -> Iterator[str]:
+        held: List[str] = []  # words the plugin wrote itself: an upstream error, or not
+        plugin_stop = finished = done = False
+        try:
+            for data in iter_events(pieces):
+                if data == "[DONE]":
+                    done = True
+                    break
+                if data == "[LIMITED]":
+                    raise upstream_error(held, response, "the site's AI backend failed")
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    broken = _BROKEN_WORD.match(data)
+                    if broken:
+                        held.append(broken.group(1))
+                    else:
+                        log.debug("%s: skipping an event that is not JSON", self.name)
+                    continue
+                if not isinstance(event, dict):
+                    continue
+                if "choices" not in event:
+                    if _flag(event) or event.get("status") == "error":
+                        raise site_error(event, response)
+                    continue
+                choice = _first_choice(event)
+                if choice is None:
+                    continue
+                delta = choice.get("delta")
+                text = delta.get("content") if isinstance(delta, dict) else None
+                if text is None:
+                    text = choice.get("text")
+                if "index" not in choice and "id" not in event:
+                    # Written by the plugin, not passed through from OpenAI: hold it until
+                    # the stream says whether it was an answer ([DONE]) or an error.
+                    if isinstance(text, str):
+                        held.append(text)
+                    if choice.get("finish_reason"):
+                        plugin_stop = True
+                    continue
+                if held:
+                    yield "".join(held)
+                    held = []
+                if isinstance(text, str) and text:
+                    yield text
+                if choice.get("finish_reason"):
+                    finished = True
+        except EventTooLarge as exc:
+            raise errors.ResponseError(
+                f"{response.url} sent {exc}; the stream was abandoned",
+                url=response.url, status_code=response.status_code,
+            ) from None
+        if done or (finished and not held):
+            if held:
+                yield "".join(held)
+            self._drain(response, pieces)
+            return
+        if held or plugin_stop:
+            raise upstream_error(held, response, "the site's AI backend reported an error")
+        raise errors.StreamInterruptedError(
+            f"the connection to {response.url} ended before [DONE]; try again",
+            url=response.url, status_code=response.status_code,
+        )
+
+
+def history_field(conversation: Conversation) -> str:
+    """``wpaicg_chat_history`` for the earlier turns, made to survive the server.
+
+    The server strips every backslash before decoding, so the JSON must contain none:
+    quotes become typographic quotes, line breaks and control characters spaces,
+    backslashes slashes, and non-ASCII text is sent as is.
+
+    >>> from chatgpt_providers.messages import parse_messages
+    >>> conv = parse_messages([{"role": "user", "content": 'Say "hi"\\nplease'},
+    ...                        {"role": "assistant", "content": "hi"},
+    ...                        {"role": "user", "content": "again"}])
+    >>> json.loads(history_field(conv).replace("\\\\", ""))[0]["text"]
+    'Human: Say ”hi” please'
+    """
+    items = []
+    for role, content in conversation.history:
+        speaker = "Human" if role == "user" else "AI"
+        items.append({"id": random.randint(1000, 99999), "text": f"{speaker}: {_unescaped(content)}"})
+    return json.dumps(items, ensure_ascii=False)
+
+
+def _unescaped(text: str) -> str:
+    text = text.replace("\\", "/").replace('"', "”")
+    return "".join(" " if ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 or ch in "\u2028\u2029" else ch
+                   for ch in text)
+
+
+def _container_type(attrs: Dict[str, str]) -> str:
+    declared = attrs.get("data-type", "").strip().lower()
+    if declared in _ACTIONS:
+        return declared
+    return "shortcode" if "wpaicg-chat-shortcode" in attrs.get("class", "") else "widget"
+
+
+def _first_choice(event: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    choices = event.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0]
+    return None
+
+
+def _flag(event: Dict[str, Any]) -> Optional[str]:
+    for name in ("tokenLimitReached", "ipBanned", "messageFlagged", "modflag", "pineconeError"):
+        if event.get(name):
+            return name
+    return None
+
+
+def site_error(event: Dict[str, Any], response: requests.Response) -> errors.ProviderError:
+    """The typed error for an AI Power error body or flag event."""
+    flag = _flag(event)
+    message = str(event.get("msg") or "no reason given")
+    fields = dict(url=response.url, status_code=response.status_code, body=json.dumps(event))
+    lower = message.lower()
+    if flag == "tokenLimitReached":
+        return errors.RateLimitError(
+            f"the site's usage quota for this client is used up: {message!r}; try later or "
+            "with a new client", retry_after=None, **fields)
+    if flag == "ipBanned" or "not allowed to access" in lower:
+        return errors.BlockedError(
+            f"the site blocks this IP address: {message!r}; try from another network or "
+            "through proxy=", **fields)
+    if flag in ("messageFlagged", "modflag") or "prohibited" in lower or "nothing was inputted" in lower:
+        return errors.RejectedError(
+            f"the chatbot rejected this message: {message!r}; rephrase it", **fields)
+    return errors.ServerError(f"the chatbot failed: {message!r}; try again later", **fields)
+
+
+def upstream_error(words: List[str], response: requests.Response, fallback: str
+                   ) -> errors.ServerError:
+    message = "".join(words).strip() or fallback
+    return errors.ServerError(
+        f"the site's AI backend reported an error: {message!r}; try again later",
+        url=response.url, status_code=response.status_code,
+    )
+
+
+class ChatGptt(AIPower):
+    """chatgptt.me, an AI Power site: the chatbot on its home page.
+
+    >>> from chatgpt_providers import ChatGptt
+    >>> ChatGptt().url, ChatGptt(base_url="http://127.0.0.1:8080").page_url
+    ('https://chatgptt.me', 'http://127.0.0.1:8080/')
+    """
+
+    url = "https://chatgptt.me"
+    models: ClassVar = ["gpt-4o", "gpt-4", "gpt-4o-mini"]
+    default_model: ClassVar = "gpt-4o"

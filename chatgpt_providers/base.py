@@ -1,0 +1,350 @@
+"""The base every protocol client stands on: options, the nonce cache, the one-refresh
+retry, streaming with nothing lost, and the gpt4free-style class API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, Generic, Iterator, List, Mapping, Optional, Tuple, TypeVar, Union
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from . import errors
+from .messages import Conversation, Messages, parse_messages
+from .transport import DEFAULT_TIMEOUT, Timeout, Transport
+
+__all__ = ["ChatProvider", "Reply"]
+
+log = logging.getLogger(__name__)
+
+Tokens = TypeVar("Tokens")
+
+
+@dataclass
+class Reply:
+    """What one call learned besides the text: filled in while the reply streams.
+
+    ``final_text`` is the site's authoritative reply when it sent one (AI Engine's ``end``),
+    ``usage`` the token figures when the site reported them, ``chat_id`` the conversation
+    id the site uses.
+    """
+
+    parts: List[str] = field(default_factory=list)
+    final_text: Optional[str] = None
+    usage: Optional[Dict[str, Any]] = None
+    chat_id: Optional[str] = None
+
+    @property
+    def text(self) -> str:
+        """The authoritative reply if the site sent one, else all the text streamed so far."""
+        if self.final_text is not None:
+            return self.final_text
+        return "".join(self.parts)
+
+
+class NonceRefused(Exception):
+    """Internal: the site refused the nonce; the caller refreshes once and retries."""
+
+    def __init__(self, response: requests.Response, detail: str) -> None:
+        super().__init__(detail)
+        self.response = response
+        self.detail = detail
+
+
+def normalize_base_url(base_url: object, provider: str) -> str:
+    """``https://site.example/`` -> ``https://site.example``; anything not http(s) is an error."""
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise ValueError(
+            f"{provider} needs base_url=, the site's address, e.g. 'https://site.example'"
+        )
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"base_url must be an http(s) address like 'https://site.example'; got {base_url!r}"
+        )
+    return base_url.strip().rstrip("/")
+
+
+class ChatProvider(Generic[Tokens]):
+    """Base class of the protocol clients (:class:`~chatgpt_providers.AIEngine`,
+    :class:`~chatgpt_providers.AIPower`); not used directly.
+
+    One instance keeps one ``requests.Session`` (keep-alive, cookies) and the site's nonce,
+    reused across calls. Share an instance between threads freely: a lock makes the nonce
+    fetch and refresh happen once, and every call has its own request and response.
+    """
+
+    #: The site a preset talks to by default; generic protocol clients have none.
+    url: ClassVar[Optional[str]] = None
+    working: ClassVar[bool] = True
+    needs_auth: ClassVar[bool] = False
+    supports_stream: ClassVar[bool] = True
+    supports_message_history: ClassVar[bool] = True
+    supports_system_message: ClassVar[bool] = True
+    #: Model names gpt4free code passes; the site decides the model, so any name is accepted.
+    models: ClassVar[List[str]] = []
+    default_model: ClassVar[str] = ""
+    #: The plugin this client speaks, for messages.
+    plugin: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        base_url: Optional[str] = None,
+        *,
+        proxy: Optional[str] = None,
+        proxies: Optional[Mapping[str, str]] = None,
+        timeout: Optional[Timeout] = DEFAULT_TIMEOUT,
+        headers: Optional[Mapping[str, str]] = None,
+        verify: Union[bool, str] = True,
+        session: Optional[requests.Session] = None,
+    ) -> None:
+        self.base_url = normalize_base_url(base_url or type(self).url, type(self).__name__)
+        #: The site this instance talks to (``base_url``), as gpt4free's ``url``.
+        self.url = self.base_url
+        self.transport = Transport(
+            proxy=proxy, proxies=proxies, timeout=timeout, headers=headers, verify=verify,
+            session=session,
+        )
+        self._lock = threading.Lock()
+        self._tokens: Optional[Tokens] = None
+
+    @property
+    def name(self) -> str:
+        """The provider's name in messages and errors, e.g. ``"ChatGptt"``."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"{self.name}({self.base_url!r})"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP session (unless you passed your own ``session=``).
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> with ChatGptt() as bot:      # closes on leaving the block
+        ...     pass
+        """
+        self.transport.close()
+
+    # -- the public calls ----------------------------------------------------------------
+
+    def stream(self, messages: Messages, *, model: Optional[str] = None,
+               chat_id: Optional[str] = None) -> Iterator[str]:
+        """Send ``messages`` and yield the reply's text as it arrives.
+
+        ``messages`` is a string or a list of ``{"role", "content"}`` dicts ending with a
+        user turn; bad input raises ValueError at once, before any traffic. ``model`` is
+        accepted and ignored: the site decides the model. ``chat_id`` names the
+        conversation to the site (by default one is derived from its first turns).
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> for text in ChatGptt().stream("Hi"):     # doctest: +SKIP
+        ...     print(text, end="", flush=True)
+
+        Stopping early (``break``) closes the response. A failure raises a
+        :class:`~chatgpt_providers.ProviderError` whose ``partial_text`` holds all the text
+        yielded before it.
+        """
+        conversation = parse_messages(messages)
+        self._note_model(model)
+        return self._guarded(conversation, Reply(chat_id=chat_id))
+
+    def complete(self, messages: Messages, *, model: Optional[str] = None,
+                 chat_id: Optional[str] = None) -> str:
+        """Send ``messages`` and return the whole reply.
+
+        >>> from chatgpt_providers import Chatgpt4Online
+        >>> Chatgpt4Online().complete("Say hi")      # doctest: +SKIP
+        'Hi!'
+        """
+        return self.reply(messages, model=model, chat_id=chat_id).text
+
+    def reply(self, messages: Messages, *, model: Optional[str] = None,
+              chat_id: Optional[str] = None) -> Reply:
+        """Like :meth:`complete`, but return the :class:`Reply` with ``usage`` and ``chat_id``.
+
+        >>> from chatgpt_providers import Chatgpt4Online
+        >>> Chatgpt4Online().reply("Say hi").usage     # doctest: +SKIP
+        {'prompt_tokens': 9, 'completion_tokens': 2, 'total_tokens': 11}
+        """
+        conversation = parse_messages(messages)
+        self._note_model(model)
+        reply = Reply(chat_id=chat_id)
+        for _ in self._guarded(conversation, reply):
+            pass
+        return reply
+
+    @classmethod
+    def create_completion(cls, model: str, messages: Messages, stream: bool = True,
+                          proxy: Optional[str] = None, **options: Any) -> Iterator[str]:
+        """gpt4free's provider call: a generator of text (the whole reply once when
+        ``stream=False``). ``options`` are the constructor's (``base_url=``,
+        ``timeout=``, ...); each call uses a fresh client, as gpt4free did.
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> messages = [{"role": "user", "content": "Hi"}]
+        >>> for text in ChatGptt.create_completion("gpt-4o", messages):   # doctest: +SKIP
+        ...     print(text, end="")
+        """
+        conversation = parse_messages(messages)
+        client = cls(proxy=proxy, **options)
+        client._note_model(model)
+
+        def run() -> Iterator[str]:
+            try:
+                if stream:
+                    yield from client._guarded(conversation, Reply())
+                else:
+                    reply = Reply()
+                    for _ in client._guarded(conversation, reply):
+                        pass
+                    yield reply.text
+            finally:
+                client.close()
+
+        return run()
+
+    # -- what subclasses provide ---------------------------------------------------------
+
+    def _fetch_tokens(self) -> Tokens:
+        """Obtain the site's nonce (and whatever else a request needs)."""
+        raise NotImplementedError
+
+    def _exchange(self, tokens: Tokens, conversation: Conversation, reply: Reply
+                  ) -> Iterator[str]:
+        """Send one request with ``tokens`` and yield its text; raise NonceRefused
+        (before any text) when the site refuses the nonce."""
+        raise NotImplementedError
+
+    # -- shared machinery ----------------------------------------------------------------
+
+    def _note_model(self, model: Optional[str]) -> None:
+        if model and model not in self.models:
+            log.debug("%s: model %r is ignored; the site decides the model", self.name, model)
+
+    def _guarded(self, conversation: Conversation, reply: Reply) -> Iterator[str]:
+        """Yield the reply's text; on failure, attach what was yielded as ``partial_text``."""
+        inner = self._with_one_refresh(conversation, reply)
+        try:
+            for text in inner:
+                if text:
+                    reply.parts.append(text)
+                    yield text
+        except errors.ProviderError as exc:
+            exc.partial_text = "".join(reply.parts)
+            if exc.provider is None:
+                exc.provider = self.name
+            raise
+        finally:
+            inner.close()
+
+    def _with_one_refresh(self, conversation: Conversation, reply: Reply) -> Iterator[str]:
+        tokens = self._current_tokens()
+        try:
+            yield from self._exchange(tokens, conversation, reply)
+            return
+        except NonceRefused as refused:
+            log.info("%s: the site refused the nonce (%s); fetching a new one", self.name,
+                     refused.detail)
+        tokens = self._refresh_tokens(tokens)
+        try:
+            yield from self._exchange(tokens, conversation, reply)
+        except NonceRefused as refused:
+            response = refused.response
+            raise errors.AuthenticationError(
+                f"{self.name}: the site refused a freshly fetched nonce too ({refused.detail}); "
+                "it may require a login, or block this client; try again later",
+                url=response.url,
+                status_code=response.status_code,
+                body=response.content,
+            ) from None
+
+    def _current_tokens(self) -> Tokens:
+        with self._lock:
+            if self._tokens is None:
+                self._tokens = self._fetch_tokens()
+            return self._tokens
+
+    def _refresh_tokens(self, stale: Tokens) -> Tokens:
+        """New tokens, unless another thread already replaced the stale ones."""
+        with self._lock:
+            if self._tokens is None or self._tokens is stale:
+                self._tokens = self._fetch_tokens()
+            return self._tokens
+
+    def _replace_tokens(self, old: Tokens, new: Tokens) -> None:
+        """Swap in tokens the site handed out (a rotated nonce), if ``old`` is still current."""
+        with self._lock:
+            if self._tokens is old:
+                self._tokens = new
+
+    def forget_nonce(self) -> None:
+        """Drop the cached nonce so the next call fetches a fresh one.
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> ChatGptt().forget_nonce()
+        """
+        with self._lock:
+            self._tokens = None
+
+    def _page_url(self, page: str) -> str:
+        return urljoin(self.base_url + "/", page)
+
+    def _get_page(self, url: str, what: str) -> str:
+        """GET a page that should hold the chatbot and return its HTML."""
+        response = self.transport.request("GET", url, provider=self.name,
+                                          headers={"Accept": "text/html,*/*;q=0.8"})
+        if response.status_code != 200:
+            raise self.transport.http_error(response, provider=self.name, what=what)
+        return response.text
+
+    def _answer_kind(self, response: requests.Response
+                     ) -> Tuple[Optional[str], Optional[Iterator[bytes]]]:
+        """``("sse", pieces)``, ``("json", None)`` or ``(None, None)`` for an answer.
+
+        Branches on Content-Type as the plugins' own clients do; a 200 body with another
+        type is read and recognised by its first bytes (a JSON object or ``data:`` lines).
+        """
+        if response.status_code != 200:
+            return None, None
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "text/event-stream":
+            return "sse", self.transport.iter_bytes(response, provider=self.name)
+        if kind in ("application/json", "text/json"):
+            return "json", None
+        body = self.transport.read_body(response, provider=self.name)
+        head = body.lstrip()[:6]
+        if head.startswith(b"{"):
+            return "json", None
+        if head.startswith((b"data:", b"event:", b":")):
+            return "sse", iter([body])
+        return None, None
+
+    def _json_or_none(self, response: requests.Response) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        body = self.transport.read_body(response, provider=self.name)
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+
+    def _drain(self, response: requests.Response, chunks: Iterator[bytes]) -> None:
+        """Read what is left after the end marker so the connection returns to the pool."""
+        left = 64 * 1024
+        try:
+            for piece in chunks:
+                left -= len(piece)
+                if left < 0:
+                    break
+        except errors.ProviderError:
+            pass
+        finally:
+            response.close()

@@ -1,0 +1,86 @@
+"""Reading chatbot settings out of WordPress pages, in linear time on any input.
+
+No regular expression here can backtrack over the page: tags are found with ``str.find``,
+and attributes are read one by one with an anchored pattern whose branches start with
+different characters.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Dict, List
+
+__all__ = ["tags_with", "attributes_at", "find_script_value"]
+
+#: Longest tag read; a hostile page cannot make one tag cost more.
+MAX_TAG_CHARS = 64 * 1024
+
+_ATTRIBUTE = re.compile(
+    r"""[\s/]*([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?"""
+)
+
+
+def attributes_at(page: str, start: int) -> Dict[str, str]:
+    """Attributes of the tag whose ``<`` is at ``start`` (names lower-cased, entities decoded).
+
+    >>> attributes_at('<div class = "a b" data-x=\\'1\\' data-y=2 hidden>', 0)
+    {'class': 'a b', 'data-x': '1', 'data-y': '2', 'hidden': ''}
+    """
+    end = min(len(page), start + MAX_TAG_CHARS)
+    pos = start + 1
+    while pos < end and page[pos] not in " \t\r\n/>":  # the tag name
+        pos += 1
+    attrs: Dict[str, str] = {}
+    while pos < end:
+        if page.startswith(">", pos):
+            break
+        match = _ATTRIBUTE.match(page, pos, end)
+        if not match or match.end() == pos:
+            break
+        name = match.group(1).lower()
+        value = next((g for g in match.group(2, 3, 4) if g is not None), "")
+        attrs.setdefault(name, html.unescape(value))
+        pos = match.end()
+        while pos < end and page[pos] in " \t\r\n/":
+            pos += 1
+    return attrs
+
+
+def tags_with(page: str, marker: str, *, tag: str = "div") -> List[Dict[str, str]]:
+    """Attributes of every ``<tag>`` whose opening tag contains ``marker``.
+
+    Finds the marker with ``str.find`` and reads the tag around it, so attribute order,
+    quotes, spaces around ``=`` and entities do not matter.
+
+    >>> page = '<p>x</p><div data-nonce = "ab12" class="wpaicg-chatbox">'
+    >>> tags_with(page, "wpaicg-chatbox")
+    [{'data-nonce': 'ab12', 'class': 'wpaicg-chatbox'}]
+    """
+    found: List[Dict[str, str]] = []
+    opening = "<" + tag
+    seen_starts = set()
+    pos = page.find(marker)
+    while pos >= 0:
+        start = page.rfind(opening, max(0, pos - MAX_TAG_CHARS), pos)
+        if start >= 0 and start not in seen_starts:
+            attrs = attributes_at(page, start)
+            # the marker must be inside this tag, not in text after it
+            if any(marker in key or marker in value for key, value in attrs.items()):
+                seen_starts.add(start)
+                found.append(attrs)
+        pos = page.find(marker, pos + len(marker))
+    return found
+
+
+def find_script_value(page: str, key: str) -> str:
+    """The string value of ``"key": "..."`` in an inline script, or ``""``.
+
+    >>> script = 'wpaicgParams = {"ajax_url":"https:\\\\/\\\\/s\\\\/a.php","search_nonce":"ab"};'
+    >>> find_script_value(script, "ajax_url")
+    'https://s/a.php'
+    """
+    match = re.search(r'["\']' + re.escape(key) + r'["\']\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"', page)
+    if not match:
+        return ""
+    return match.group(1).replace("\\/", "/")
