@@ -1,0 +1,276 @@
+"""The ``chatgpt-providers`` command (also ``python -m chatgpt_providers``).
+
+Exit codes: 0 success, 1 the site failed (server error, odd answer, no nonce),
+2 usage error, 3 network problem (unreachable, timeout, connection cut),
+4 the site refused (message rejected, blocked, rate limited, nonce refused), 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Dict, List, Optional, Sequence, TextIO
+
+from . import __version__, errors
+from .base import ChatProvider
+
+__all__ = ["main", "EXIT_OK", "EXIT_SITE", "EXIT_USAGE", "EXIT_NETWORK", "EXIT_REFUSED"]
+
+EXIT_OK, EXIT_SITE, EXIT_USAGE, EXIT_NETWORK, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+PROG = "chatgpt-providers"
+
+EXAMPLES = f"""
+examples:
+  {PROG} demo                                   both providers against the built-in stand-in
+  {PROG} ask "What is WordPress?"               ask chatgpt4online.org
+  {PROG} ask --provider chatgptt "Hi"           ask chatgptt.me
+  echo "Hi" | {PROG} ask --base-url http://127.0.0.1:8080
+  {PROG} chat --system "Answer in French."      a conversation in the terminal
+  {PROG} serve --port 8080                      run the stand-in for --base-url tests
+"""
+
+
+def _providers() -> Dict[str, Callable[..., ChatProvider]]:
+    from . import AIEngine, AIPower, Chatgpt4Online, ChatGptt
+
+    return {"chatgpt4online": Chatgpt4Online, "chatgptt": ChatGptt,
+            "ai-engine": AIEngine, "ai-power": AIPower}
+
+
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("site and connection")
+    group.add_argument("--provider", default="chatgpt4online",
+                       choices=["chatgpt4online", "chatgptt", "ai-engine", "ai-power"],
+                       help="which site or plugin protocol (default: chatgpt4online); "
+                            "ai-engine and ai-power need --base-url")
+    group.add_argument("--base-url", metavar="URL",
+                       help="the site's address, e.g. http://127.0.0.1:8080 for the stand-in")
+    group.add_argument("--page", metavar="PATH",
+                       help="the page that shows the chatbot (default: the home page)")
+    group.add_argument("--proxy", metavar="URL", help="proxy for all requests, e.g. http://host:3128")
+    group.add_argument("--timeout", metavar="S", type=float,
+                       help="seconds to wait for the connection and between reads (default 10/60)")
+    group.add_argument("--system", metavar="TEXT", help="a system message sent with the question")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Chat with the free AI Engine and AI Power chatbots of WordPress sites.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = commands.add_parser(
+        "ask", help="ask one question and stream the answer",
+        description="Ask one question and stream the answer to stdout as it arrives.",
+        epilog=f'examples:\n  {PROG} ask "What is WordPress?"\n  echo "Hi" | {PROG} ask '
+               "--provider chatgptt --no-stream\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ask.add_argument("question", nargs="?", help="the question (read from stdin when omitted)")
+    ask.add_argument("--no-stream", action="store_true", help="print the whole answer at the end")
+    _client_options(ask)
+
+    chat = commands.add_parser(
+        "chat", help="an interactive conversation (history kept)",
+        description="An interactive conversation in the terminal. The history is sent with "
+                    "each turn. Commands: /reset starts over, /exit (or Ctrl-D) quits.",
+        epilog=f"example:\n  {PROG} chat --provider chatgptt\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _client_options(chat)
+
+    demo = commands.add_parser(
+        "demo", help="ask both providers through the built-in local stand-in (offline)",
+        description="Start the built-in stand-in site on a free local port and ask both "
+                    "providers through the real client code over loopback. No internet needed.",
+        epilog=f'example:\n  {PROG} demo "What can you do?"\n',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("question", nargs="?", default="Hello! What can you do?",
+                      help="the question to ask (default: a greeting)")
+    demo.add_argument("--delay", type=float, default=0.03, metavar="S",
+                      help="seconds between streamed words (default 0.03)")
+
+    serve = commands.add_parser(
+        "serve", help="run the stand-in site in the foreground",
+        description="Run the built-in stand-in WordPress site (both plugins) until Ctrl-C.",
+        epilog=f"example:\n  {PROG} serve --port 8080 &\n  {PROG} ask --provider chatgptt "
+               "--base-url http://127.0.0.1:8080 Hi\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    serve.add_argument("--delay", type=float, default=0.05, metavar="S",
+                       help="seconds between streamed words (default 0.05)")
+    serve.add_argument("--framing", choices=["chunked", "close"], default="chunked",
+                       help="chunked, or close-delimited streams (default chunked)")
+    serve.add_argument("--ai-power-json", action="store_true",
+                       help="AI Power answers JSON instead of streaming")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code.
+
+    >>> main(["--version"])                       # doctest: +SKIP
+    chatgpt-providers 0.1.0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    _tolerant(sys.stdout)
+    try:
+        return {"ask": _ask, "chat": _chat, "demo": _demo, "serve": _serve}[args.command](args)
+    except errors.ProviderError as exc:
+        return _report(exc)
+    except ValueError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def exit_code(exc: errors.ProviderError) -> int:
+    """The exit code for a provider error."""
+    if isinstance(exc, (errors.NetworkError, errors.StreamInterruptedError)):
+        return EXIT_NETWORK
+    if isinstance(exc, (errors.RejectedError, errors.BlockedError, errors.RateLimitError,
+                        errors.AuthenticationError)):
+        return EXIT_REFUSED
+    return EXIT_SITE
+
+
+def _report(exc: errors.ProviderError) -> int:
+    where = f" ({exc.provider})" if exc.provider else ""
+    print(f"{PROG}: {type(exc).__name__}{where}: {exc}", file=sys.stderr)
+    return exit_code(exc)
+
+
+def _make_client(args: argparse.Namespace) -> ChatProvider:
+    cls = _providers()[args.provider]
+    if args.provider in ("ai-engine", "ai-power") and not args.base_url:
+        raise ValueError(f"--provider {args.provider} needs --base-url, the site's address")
+    options = {}
+    for name in ("base_url", "proxy", "timeout"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.page:
+        options["page"] = args.page
+    return cls(**options)
+
+
+def _messages(system: Optional[str], history: List[dict], question: str) -> List[dict]:
+    messages = [{"role": "system", "content": system}] if system else []
+    return messages + history + [{"role": "user", "content": question}]
+
+
+def _print_stream(chunks) -> str:
+    """Print text as it arrives; always end on a new line, even when the stream fails."""
+    parts = []
+    try:
+        for text in chunks:
+            parts.append(text)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    finally:
+        if parts and not parts[-1].endswith("\n"):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+    return "".join(parts)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    question = args.question
+    if question is None:
+        question = sys.stdin.read()
+    if not question.strip():
+        raise ValueError("no question given: pass it as an argument or on stdin")
+    with _make_client(args) as client:
+        messages = _messages(args.system, [], question.strip())
+        if args.no_stream:
+            print(client.complete(messages))
+        else:
+            _print_stream(client.stream(messages))
+    return EXIT_OK
+
+
+def _chat(args: argparse.Namespace) -> int:
+    history: List[dict] = []
+    interactive = sys.stdin.isatty()
+    with _make_client(args) as client:
+        if interactive:
+            print(f"Chatting with {client.name} at {client.base_url}. /reset starts over, "
+                  "/exit quits.", file=sys.stderr)
+        while True:
+            try:
+                line = input("you> " if interactive else "")
+            except EOFError:
+                break
+            question = line.strip()
+            if not question:
+                continue
+            if question in ("/exit", "/quit"):
+                break
+            if question == "/reset":
+                history.clear()
+                print("(history cleared)", file=sys.stderr)
+                continue
+            if interactive:
+                sys.stdout.write("bot> ")
+            try:
+                answer = _print_stream(client.stream(_messages(args.system, history, question)))
+            except errors.ProviderError as exc:
+                _report(exc)
+                continue  # the failed turn is not added to the history
+            history += [{"role": "user", "content": question},
+                        {"role": "assistant", "content": answer}]
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from . import Chatgpt4Online, ChatGptt
+    from .testing import LocalSite
+
+    with LocalSite(delay=args.delay) as site:
+        print(f"Built-in local stand-in site running at {site.url} (no internet used).\n")
+        for cls in (Chatgpt4Online, ChatGptt):
+            print(f"== {cls.__name__} ({cls.plugin} protocol), asked: {args.question!r}")
+            with cls(base_url=site.url) as client:
+                _print_stream(client.stream(args.question))
+            print()
+        print(f"These answers come from the built-in local stand-in at {site.url}, not from "
+              "chatgpt4online.org or chatgptt.me:\nthe same client code talks to the real "
+              f"sites when you leave out base_url (try: {PROG} ask \"Hi\").")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .testing import LocalSite
+
+    site = LocalSite(host=args.host, port=args.port, delay=args.delay, framing=args.framing,
+                     ai_power_stream=not args.ai_power_json)
+    site.start()
+    print(f"Stand-in WordPress site (AI Engine + AI Power) at {site.url}\n"
+          f"  try: {PROG} ask --provider chatgptt --base-url {site.url} \"Hi\"\n"
+          "Ctrl-C stops it.", flush=True)
+    try:
+        site.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def _tolerant(stream: TextIO) -> None:
+    """Never die on a character the terminal cannot show."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(errors="replace")
+        except (ValueError, OSError):
+            pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
