@@ -1,0 +1,67 @@
+"""Shared fixtures: recorded-style responses (``responses``) and the real stand-in site."""
+
+import io
+import json
+from typing import Any, Iterable, List
+
+import pytest
+import responses as responses_lib
+
+from chatgpt_providers.testing import LocalSite
+
+BASE = "https://site.example"
+
+
+class _Pieces(io.RawIOBase):
+    """A raw stream that hands out the given byte pieces, one per read."""
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self._pieces: List[bytes] = [p for p in pieces if p]
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._pieces:
+            return 0
+        piece = self._pieces.pop(0)
+        if len(piece) > len(buffer):
+            piece, rest = piece[: len(buffer)], piece[len(buffer):]
+            self._pieces.insert(0, rest)
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+
+def split_body(data: bytes, cuts: Iterable[int] = ()) -> io.BufferedReader:
+    """A body that arrives in pieces cut at the given byte offsets (one read per piece)."""
+    points = [0, *sorted(set(c for c in cuts if 0 < c < len(data))), len(data)]
+    return io.BufferedReader(_Pieces(data[a:b] for a, b in zip(points, points[1:])))
+
+
+def sse(*events: Any, newline: str = "\n") -> bytes:
+    """Encode events as ``data:`` lines; dicts as JSON, str as they are."""
+    out = []
+    for event in events:
+        data = event if isinstance(event, str) else json.dumps(event)
+        out.append(f"data: {data}{newline}{newline}")
+    return "".join(out).encode("utf-8")
+
+
+def engine_end(reply: str, **extra: Any) -> dict:
+    """An AI Engine ``end`` event (its data is a JSON string)."""
+    final = {"success": True, "reply": reply, "images": None, "actions": [], "shortcuts": [],
+             "blocks": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+    final.update(extra)
+    return {"type": "end", "data": json.dumps(final)}
+
+
+@pytest.fixture
+def rsps():
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def site():
+    with LocalSite(delay=0.001) as stand_in:
+        yield stand_in

@@ -1,0 +1,105 @@
+"""The transport: options, the redirect policy for the nonce, network failures."""
+
+import socket
+
+import pytest
+import requests
+from conftest import BASE, sse
+
+from chatgpt_providers import AIEngine, ChatGptt, NetworkError, ResponseError
+from chatgpt_providers.transport import normalize_timeout, parse_retry_after
+
+
+def test_timeout_forms():
+    assert normalize_timeout(5) == (5.0, 5.0)
+    assert normalize_timeout((3, 30)) == (3.0, 30.0)
+    assert normalize_timeout(None) == (10.0, 60.0)
+    for bad in (0, -1, "5", (1, 2, 3), (1, None), True):
+        with pytest.raises(ValueError, match="timeout"):
+            normalize_timeout(bad)
+
+
+def test_default_timeout_is_10_connect_60_read():
+    assert ChatGptt().transport.timeout == (10.0, 60.0)
+
+
+def test_proxy_options():
+    bot = ChatGptt(proxy="http://127.0.0.1:3128")
+    assert bot.transport.session.proxies == {"http": "http://127.0.0.1:3128",
+                                             "https": "http://127.0.0.1:3128"}
+    bot = ChatGptt(proxies={"https": "socks5://127.0.0.1:1080"})
+    assert bot.transport.session.proxies == {"https": "socks5://127.0.0.1:1080"}
+    with pytest.raises(ValueError, match="either proxy"):
+        ChatGptt(proxy="http://a:1", proxies={"http": "http://b:2"})
+
+
+class CountingSession(requests.Session):
+    closed = 0
+
+    def close(self):
+        self.closed += 1
+        super().close()
+
+
+def test_headers_verify_and_own_session():
+    own = CountingSession()
+    bot = ChatGptt(session=own, headers={"X-Test": "1"}, verify=False)
+    assert bot.transport.session is own
+    assert own.headers["X-Test"] == "1" and own.verify is False
+    bot.close()
+    assert own.closed == 0  # a session you passed in is yours to close
+    ours = ChatGptt()
+    assert "Mozilla" in ours.transport.session.headers["User-Agent"]
+
+
+def test_a_client_closes_the_session_it_made():
+    with ChatGptt(session=CountingSession()) as bot:
+        pass
+    assert bot.transport.session.closed == 0
+    bot = ChatGptt()
+    bot.transport.session = own = CountingSession()
+    bot.close()
+    assert own.closed == 1
+
+
+def test_retry_after_forms():
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert parse_retry_after("later") is None
+
+
+def test_nonce_never_follows_a_redirect_to_another_host(rsps):
+    rsps.post(f"{BASE}/wp-json/mwai/v1/start_session",
+              json={"success": True, "sessionId": "s", "restNonce": "a1b2c3d4e5"})
+    rsps.post(f"{BASE}/wp-json/mwai-ui/v1/chats/submit", status=307,
+              headers={"Location": "https://elsewhere.example/collect"})
+    with pytest.raises(ResponseError, match="redirected a POST to another site"):
+        AIEngine(BASE, bot_id="default").complete("Hi")
+    assert all("elsewhere" not in c.request.url for c in rsps.calls)
+
+
+def test_same_site_redirect_keeps_the_post_and_the_nonce(rsps):
+    http_base = BASE.replace("https", "http")
+    rsps.post(f"{http_base}/wp-json/mwai/v1/start_session", status=301,
+              headers={"Location": f"{BASE}/wp-json/mwai/v1/start_session"})
+    rsps.post(f"{BASE}/wp-json/mwai/v1/start_session",
+              json={"success": True, "sessionId": "s", "restNonce": "a1b2c3d4e5"})
+    rsps.post(f"{http_base}/wp-json/mwai-ui/v1/chats/submit", status=308,
+              headers={"Location": f"{BASE}/wp-json/mwai-ui/v1/chats/submit"})
+    rsps.post(f"{BASE}/wp-json/mwai-ui/v1/chats/submit", content_type="text/event-stream",
+              body=sse({"type": "end", "data": '{"success": true, "reply": "ok"}'}))
+    assert AIEngine(http_base, bot_id="default").complete("Hi") == "ok"
+    final = rsps.calls[-1].request
+    assert final.method == "POST" and final.headers["X-WP-Nonce"] == "a1b2c3d4e5"
+
+
+def test_connection_refused_is_a_network_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(NetworkError, match="could not reach") as info:
+        ChatGptt(base_url=f"http://127.0.0.1:{port}", timeout=2).complete("Hi")
+    assert info.value.provider == "ChatGptt"
+    assert info.value.partial_text == ""
+
