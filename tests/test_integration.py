@@ -35,8 +35,9 @@ def checked_out(bot):
     """Connections taken from the client's pools and not given back."""
     total = 0
     for adapter in bot.transport.session.adapters.values():
-        for key in list(adapter.poolmanager.pools):
-            pool = adapter.poolmanager.pools[key]
+        pools = adapter.poolmanager.pools  # iterable only through keys()
+        for key in pools.keys():  # noqa: SIM118
+            pool = pools[key]
             total += pool.pool.maxsize - pool.pool.qsize()
     return total
 
