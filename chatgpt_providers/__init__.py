@@ -15,6 +15,7 @@ from .ai_engine import AIEngine, Chatgpt4Online
 from .ai_power import AIPower, ChatGptt
 from .base import ChatProvider, Reply
 from .errors import (
+    AllProvidersFailedError,
     AuthenticationError,
     BlockedError,
     NetworkError,
@@ -28,7 +29,9 @@ from .errors import (
     TimeoutError,
     UnsupportedSiteError,
 )
+from .failover import RetryProvider
 from .messages import format_prompt
+from .retry import RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -39,6 +42,8 @@ __all__ = [
     "ChatGptt",
     "ChatProvider",
     "Reply",
+    "RetryProvider",
+    "RetryPolicy",
     "format_prompt",
     "ProviderError",
     "NonceError",
@@ -52,5 +57,6 @@ __all__ = [
     "NetworkError",
     "TimeoutError",
     "StreamInterruptedError",
+    "AllProvidersFailedError",
     "__version__",
 ]

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Iterator, Optional
 import requests
 
 from . import errors
-from .base import ChatProvider, NonceRefused, Reply
+from .base import ChatProvider, NonceRefused, Reply, json_or_none
 from .messages import Conversation
 from .scrape import find_script_value, tags_with
 from .sse import EventTooLarge, iter_events
@@ -268,13 +268,10 @@ class AIEngine(ChatProvider[EngineTokens]):
         streamed = []
         rest = None
         try:
-            for data in iter_events(pieces):
-                try:
-                    event = json.loads(data)
-                except ValueError:
-                    log.debug("%s: skipping an event that is not JSON", self.name)
-                    continue
+            for data in iter_events(pieces, max_event_bytes=self.max_event_bytes):
+                event = json_or_none(data)
                 if not isinstance(event, dict):
+                    log.debug("%s: skipping an event that is not a JSON object", self.name)
                     continue
                 kind = event.get("type")
                 if kind == "live":
@@ -295,7 +292,8 @@ class AIEngine(ChatProvider[EngineTokens]):
                     )
         except EventTooLarge as exc:
             raise errors.ResponseError(
-                f"{response.url} sent {exc}; the stream was abandoned",
+                f"{response.url} sent {exc}; the stream was abandoned (max_event_bytes= "
+                "raises the limit)",
                 url=response.url, status_code=response.status_code,
             ) from None
         if rest is None:
@@ -345,23 +343,13 @@ class AIEngine(ChatProvider[EngineTokens]):
 
 
 def _json_attr(value: Optional[str]) -> Optional[dict]:
-    if not value:
-        return None
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return None
+    data = json_or_none(value) if value else None
     return data if isinstance(data, dict) else None
 
 
 def _decode_end(data: Any) -> Any:
     """The ``end`` event's ``data`` is JSON inside a JSON string; tolerate a plain object."""
-    if isinstance(data, str):
-        try:
-            return json.loads(data)
-        except ValueError:
-            return None
-    return data
+    return json_or_none(data) if isinstance(data, str) else data
 
 
 class Chatgpt4Online(AIEngine):

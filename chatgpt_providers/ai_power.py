@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Dict, Iterator, List, Optional
 import requests
 
 from . import errors
-from .base import ChatProvider, NonceRefused, Reply
+from .base import ChatProvider, NonceRefused, Reply, json_or_none
 from .messages import Conversation
 from .scrape import find_script_value, tags_with
 from .sse import EventTooLarge, iter_events
@@ -207,22 +207,19 @@ class AIPower(ChatProvider[PowerTokens]):
         held: List[str] = []  # words the plugin wrote itself: an upstream error, or not
         plugin_stop = finished = done = False
         try:
-            for data in iter_events(pieces):
+            for data in iter_events(pieces, max_event_bytes=self.max_event_bytes):
                 if data == "[DONE]":
                     done = True
                     break
                 if data == "[LIMITED]":
                     raise upstream_error(held, response, "the site's AI backend failed")
-                try:
-                    event = json.loads(data)
-                except ValueError:
-                    broken = _BROKEN_WORD.match(data)
+                event = json_or_none(data)
+                if not isinstance(event, dict):
+                    broken = _BROKEN_WORD.match(data) if event is None else None
                     if broken:
                         held.append(broken.group(1))
                     else:
-                        log.debug("%s: skipping an event that is not JSON", self.name)
-                    continue
-                if not isinstance(event, dict):
+                        log.debug("%s: skipping an event that is not a JSON object", self.name)
                     continue
                 if "choices" not in event:
                     if _flag(event) or event.get("status") == "error":
@@ -252,7 +249,8 @@ class AIPower(ChatProvider[PowerTokens]):
                     finished = True
         except EventTooLarge as exc:
             raise errors.ResponseError(
-                f"{response.url} sent {exc}; the stream was abandoned",
+                f"{response.url} sent {exc}; the stream was abandoned (max_event_bytes= "
+                "raises the limit)",
                 url=response.url, status_code=response.status_code,
             ) from None
         if done or (finished and not held):

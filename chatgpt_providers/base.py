@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, Generic, Iterator, List, Mapping, Optional, Tuple, TypeVar, Union
 from urllib.parse import urljoin, urlsplit
@@ -14,13 +15,18 @@ import requests
 
 from . import errors
 from .messages import Conversation, Messages, parse_messages
-from .transport import DEFAULT_TIMEOUT, Timeout, Transport
+from .retry import RetryPolicy
+from .sse import DEFAULT_MAX_EVENT_BYTES
+from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport, call_deadline
 
 __all__ = ["ChatProvider", "Reply"]
 
 log = logging.getLogger(__name__)
 
 Tokens = TypeVar("Tokens")
+
+#: Longest reply accepted by default (characters); a site sending more is cut off.
+DEFAULT_MAX_REPLY_CHARS = 16 * 1024 * 1024
 
 
 @dataclass
@@ -52,6 +58,18 @@ class NonceRefused(Exception):
         super().__init__(detail)
         self.response = response
         self.detail = detail
+
+
+def json_or_none(data: Union[str, bytes]) -> Any:
+    """``data`` decoded as JSON, or None when it is not JSON (including hostile nesting).
+
+    >>> json_or_none('{"a": 1}'), json_or_none("[" * 100000), json_or_none("{")
+    ({'a': 1}, None, None)
+    """
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
 
 
 def normalize_base_url(base_url: object, provider: str) -> str:
@@ -100,14 +118,35 @@ class ChatProvider(Generic[Tokens]):
         headers: Optional[Mapping[str, str]] = None,
         verify: Union[bool, str] = True,
         session: Optional[requests.Session] = None,
+        retries: int = 2,
+        max_retry_wait: float = 20.0,
+        retry_policy: Optional[RetryPolicy] = None,
+        total_timeout: Optional[float] = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.base_url = normalize_base_url(base_url or type(self).url, type(self).__name__)
         #: The site this instance talks to (``base_url``), as gpt4free's ``url``.
         self.url = self.base_url
+        for name, value in (("max_event_bytes", max_event_bytes), ("max_reply_chars", max_reply_chars),
+                            ("max_body_bytes", max_body_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive whole number; got {value!r}")
+        if total_timeout is not None and (
+                isinstance(total_timeout, bool) or not isinstance(total_timeout, (int, float))
+                or total_timeout <= 0):
+            raise ValueError(f"total_timeout must be positive seconds or None; got {total_timeout!r}")
         self.transport = Transport(
             proxy=proxy, proxies=proxies, timeout=timeout, headers=headers, verify=verify,
-            session=session,
+            session=session, max_body_bytes=max_body_bytes,
         )
+        #: When failed calls are tried again (before any text only).
+        self.retry_policy = retry_policy or RetryPolicy(retries=retries, max_retry_wait=max_retry_wait)
+        #: Seconds a whole call may take, retries included (None: no limit beyond ``timeout``).
+        self.total_timeout = total_timeout
+        self.max_event_bytes = max_event_bytes
+        self.max_reply_chars = max_reply_chars
         self._lock = threading.Lock()
         self._tokens: Optional[Tokens] = None
 
@@ -231,20 +270,54 @@ class ChatProvider(Generic[Tokens]):
             log.debug("%s: model %r is ignored; the site decides the model", self.name, model)
 
     def _guarded(self, conversation: Conversation, reply: Reply) -> Iterator[str]:
-        """Yield the reply's text; on failure, attach what was yielded as ``partial_text``."""
-        inner = self._with_one_refresh(conversation, reply)
-        try:
-            for text in inner:
-                if text:
+        """Yield the reply's text, retrying transient failures that come before any text.
+
+        On failure, what was yielded is attached to the error as ``partial_text``. Each
+        step of the inner generator runs with this call's deadline in ``call_deadline``.
+        """
+        policy = self.retry_policy
+        deadline = None
+        if self.total_timeout is not None:
+            deadline = (time.monotonic() + self.total_timeout, float(self.total_timeout))
+        retry_deadline = policy.clock() + self.total_timeout if self.total_timeout else None
+        attempt = 0
+        while True:
+            inner = self._with_one_refresh(conversation, reply)
+            try:
+                size = 0
+                while True:
+                    token = call_deadline.set(deadline)
+                    try:
+                        text = next(inner)
+                    except StopIteration:
+                        return
+                    finally:
+                        call_deadline.reset(token)
+                    if not text:
+                        continue
+                    size += len(text)
+                    if size > self.max_reply_chars:
+                        raise errors.ResponseError(
+                            f"the reply passed max_reply_chars={self.max_reply_chars}; the rest "
+                            "was not read (raise max_reply_chars= for longer replies)",
+                            url=self.base_url,
+                        )
                     reply.parts.append(text)
                     yield text
-        except errors.ProviderError as exc:
-            exc.partial_text = "".join(reply.parts)
-            if exc.provider is None:
-                exc.provider = self.name
-            raise
-        finally:
-            inner.close()
+            except errors.ProviderError as exc:
+                if exc.provider is None:
+                    exc.provider = self.name
+                wait = None if reply.parts else policy.wait_before_retry(exc, attempt, retry_deadline)
+                if wait is None:
+                    exc.partial_text = "".join(reply.parts)
+                    raise
+                log.info("%s: %s: %s; retry %d of %d in %.2f s", self.name, type(exc).__name__,
+                         exc, attempt + 1, policy.retries, wait)
+                reply.final_text = reply.usage = None
+            finally:
+                inner.close()
+            policy.sleep(wait)
+            attempt += 1
 
     def _with_one_refresh(self, conversation: Conversation, reply: Reply) -> Iterator[str]:
         tokens = self._current_tokens()
@@ -331,10 +404,7 @@ class ChatProvider(Generic[Tokens]):
     def _json_or_none(self, response: requests.Response) -> Any:
         """The body as JSON, or None when it is not JSON."""
         body = self.transport.read_body(response, provider=self.name)
-        try:
-            return json.loads(body)
-        except ValueError:
-            return None
+        return json_or_none(body.decode("utf-8", "replace"))
 
     def _drain(self, response: requests.Response, chunks: Iterator[bytes]) -> None:
         """Read what is left after the end marker so the connection returns to the pool."""

@@ -51,6 +51,8 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--proxy", metavar="URL", help="proxy for all requests, e.g. http://host:3128")
     group.add_argument("--timeout", metavar="S", type=float,
                        help="seconds to wait for the connection and between reads (default 10/60)")
+    group.add_argument("--retries", metavar="N", type=int,
+                       help="retries of transient failures before any text (default 2; 0: none)")
     group.add_argument("--system", metavar="TEXT", help="a system message sent with the question")
 
 
@@ -153,7 +155,7 @@ def _make_client(args: argparse.Namespace) -> ChatProvider:
     if args.provider in ("ai-engine", "ai-power") and not args.base_url:
         raise ValueError(f"--provider {args.provider} needs --base-url, the site's address")
     options = {}
-    for name in ("base_url", "proxy", "timeout"):
+    for name in ("base_url", "proxy", "timeout", "retries"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.page:

@@ -13,7 +13,8 @@ Catch at whatever level suits you::
     │   └── UnsupportedSiteError  no supported chatbot on the site (plugin missing, AI Power 2.3+)
     ├── NetworkError              the connection could not be made or broke before a response
     │   └── TimeoutError          connect or read timeout (also a built-in ``TimeoutError``)
-    └── StreamInterruptedError    the connection ended before the reply's end marker
+    ├── StreamInterruptedError    the connection ended before the reply's end marker
+    └── AllProvidersFailedError   every provider of a RetryProvider failed (``errors``)
 
 Every error carries ``provider``, ``url``, ``status_code`` (or None), ``body`` (a short
 excerpt of what the site sent, nonces masked) and ``partial_text``: all the text that was
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from typing import Optional
+from typing import Dict, Optional
 
 __all__ = [
     "ProviderError",
@@ -47,6 +48,7 @@ __all__ = [
     "NetworkError",
     "TimeoutError",
     "StreamInterruptedError",
+    "AllProvidersFailedError",
 ]
 
 #: How many characters of a response body an error keeps.
@@ -162,12 +164,42 @@ class NetworkError(ProviderError):
 
 
 class TimeoutError(NetworkError, builtins.TimeoutError):
-    """A connect or read timeout. Also a built-in :class:`TimeoutError`.
+    """A timeout, also a built-in :class:`TimeoutError`. ``phase`` says which:
+    ``"connect"``, ``"read"`` (nothing arrived for the read timeout) or ``"total"`` (the
+    call's ``total_timeout`` ran out).
 
     >>> issubclass(TimeoutError, builtins.TimeoutError)
     True
     """
 
+    def __init__(self, message: str, *, phase: str = "read", **fields) -> None:
+        super().__init__(message, **fields)
+        self.phase = phase
+
 
 class StreamInterruptedError(ProviderError):
     """The connection ended before the reply's end marker; ``partial_text`` holds what came."""
+
+
+class AllProvidersFailedError(ProviderError):
+    """Every provider of a :class:`~chatgpt_providers.RetryProvider` failed before any text.
+
+    ``errors`` maps each provider's name to its exception; the message has one short line
+    per provider.
+
+    >>> err = AllProvidersFailedError({"ChatGptt": RateLimitError("slow down")})
+    >>> print(err)
+    all 1 providers failed:
+      ChatGptt: RateLimitError: slow down
+    """
+
+    def __init__(self, errors: Dict[str, ProviderError], **fields) -> None:
+        lines = [f"all {len(errors)} providers failed:"]
+        for name, exc in errors.items():
+            text = " ".join(str(exc).split())
+            if len(text) > 120:
+                text = text[:119] + "…"
+            lines.append(f"  {name}: {type(exc).__name__}: {text}")
+        fields.setdefault("provider", "RetryProvider")
+        super().__init__("\n".join(lines), **fields)
+        self.errors = dict(errors)

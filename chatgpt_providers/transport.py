@@ -6,6 +6,7 @@ The protocol clients never call ``requests`` themselves; they go through :class:
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import logging
 import time
@@ -17,7 +18,7 @@ import urllib3.exceptions
 
 from . import errors
 
-__all__ = ["Transport", "Timeout", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT"]
+__all__ = ["Transport", "Timeout", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "call_deadline"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,12 @@ READ_SIZE = 65536
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 5
+
+#: ``(deadline, total seconds)`` of the call whose code is running, or None. Set around each
+#: step of a call's generator (see ``ChatProvider._guarded``), so interleaved calls in one
+#: thread each keep their own.
+call_deadline: contextvars.ContextVar[Optional[Tuple[float, float]]] = contextvars.ContextVar(
+    "chatgpt_providers_call_deadline", default=None)
 
 
 def normalize_timeout(timeout: Optional[Timeout]) -> Tuple[float, float]:
@@ -187,7 +194,7 @@ class Transport:
                     method,
                     target,
                     headers=send_headers,
-                    timeout=self.timeout,
+                    timeout=self._timeout_now(provider, target),
                     stream=True,
                     allow_redirects=False,
                     **kwargs,
@@ -220,14 +227,37 @@ class Transport:
             url=url,
         )
 
+    def _timeout_now(self, provider: str, url: str) -> Tuple[float, float]:
+        """The (connect, read) timeout, shortened to what is left of the call's total_timeout."""
+        left = _time_left()
+        if left is None:
+            return self.timeout
+        if left <= 0:
+            raise self._total_timeout_error(provider, url)
+        return (min(self.timeout[0], left), min(self.timeout[1], left))
+
+    def _total_timeout_error(self, provider: str, url: str) -> errors.TimeoutError:
+        limit = call_deadline.get()
+        total = limit[1] if limit else 0.0
+        return errors.TimeoutError(
+            f"the call took longer than total_timeout={total:g} s (waiting on {url}); raise "
+            "total_timeout= or try again",
+            provider=provider, url=url, phase="total",
+        )
+
     def _network_error(self, exc: BaseException, provider: str, url: str) -> errors.ProviderError:
         connect, read = self.timeout
+        left = _time_left()
+        if left is not None and left <= 0.001 and isinstance(
+                exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+            return self._total_timeout_error(provider, url)
         if isinstance(exc, (requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)):
             return errors.TimeoutError(
                 f"connecting to {url} took longer than {connect:g} s; check the address and "
                 "your network or proxy, or raise timeout=(connect, read)",
                 provider=provider,
                 url=url,
+                phase="connect",
             )
         if isinstance(
             exc,
@@ -238,6 +268,7 @@ class Transport:
                 "or raise the read timeout with timeout=(connect, read)",
                 provider=provider,
                 url=url,
+                phase="read",
             )
         if isinstance(exc, requests.exceptions.ProxyError):
             return errors.NetworkError(
@@ -281,6 +312,8 @@ class Transport:
         url = response.url
         try:
             while True:
+                if call_deadline.get() is not None:
+                    self._shorten_read_timeout(raw, provider, url)
                 data = raw.read1(READ_SIZE, decode_content=True)
                 if not data:
                     return
@@ -302,6 +335,16 @@ class Transport:
                 url=url,
                 status_code=response.status_code,
             ) from exc
+
+    def _shorten_read_timeout(self, raw, provider: str, url: str) -> None:
+        left = _time_left()
+        if left is None:
+            return
+        if left <= 0:
+            raise self._total_timeout_error(provider, url)
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(min(self.timeout[1], left))  # the next request resets it
 
     def read_body(self, response: requests.Response, *, provider: str,
                   limit: Optional[int] = None) -> bytes:
@@ -372,6 +415,13 @@ class Transport:
             "check base_url and that the site still runs the chatbot",
             **fields,
         )
+
+
+def _time_left() -> Optional[float]:
+    limit = call_deadline.get()
+    if limit is None:
+        return None
+    return limit[0] - time.monotonic()
 
 
 def _reason(exc: BaseException) -> str:

@@ -36,7 +36,8 @@ def answer(rsps, body=STREAM, status=200, content_type="text/event-stream;charse
 
 
 def bot(**options):
-    return AIEngine(BASE, bot_id="default", **options)
+    """Retries off: these tests check how each answer maps to an error (retries: test_reliability)."""
+    return AIEngine(BASE, bot_id="default", retries=0, **options)
 
 
 def test_stream_yields_live_deltas_then_nothing_more(rsps):

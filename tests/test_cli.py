@@ -51,7 +51,8 @@ def test_network_error_exit_code():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    done = run("ask", "Hi", "--base-url", f"http://127.0.0.1:{port}", "--timeout", "2")
+    done = run("ask", "Hi", "--base-url", f"http://127.0.0.1:{port}", "--timeout", "2",
+               "--retries", "0")
     assert done.returncode == EXIT_NETWORK
     assert len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.startswith("chatgpt-providers: NetworkError (Chatgpt4Online): could not reach")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from chatgpt_providers.sse import EventTooLarge, iter_events, whole_lines
+from chatgpt_providers.sse import EventTooLarge, iter_events
 
 STREAM = (
     'event: message\r\ndata: {"t":"Привет, 世界 🙂"}\r\n\r\n'
@@ -37,11 +37,19 @@ def test_invalid_utf8_is_replaced_not_fatal():
 
 
 def test_a_line_that_never_ends_is_capped():
-    with pytest.raises(EventTooLarge):
-        list(whole_lines([b"data: " + b"x" * 1000] * 100, max_line_bytes=50_000))
+    with pytest.raises(EventTooLarge, match="bytes"):
+        list(iter_events([b"data: " + b"x" * 1000] * 100, max_event_bytes=50_000))
 
 
-def test_whole_lines_is_linear_on_many_small_reads_of_one_line():
-    pieces = [b"x" * 1400] * 2000 + [b"\n"]
-    blocks = list(whole_lines(pieces))
-    assert blocks == [b"x" * 1400 * 2000 + b"\n"]
+def test_an_event_that_never_ends_is_capped_by_lines():
+    with pytest.raises(EventTooLarge, match="lines"):
+        list(iter_events([b"data: x\n"] * 1000, max_event_lines=256))
+
+
+def test_one_long_line_in_many_small_reads():
+    pieces = [b"data: "] + [b"x" * 1400] * 2000 + [b"\n\n"]
+    assert list(iter_events(pieces, max_event_bytes=4_000_000)) == ["x" * 1400 * 2000]
+
+
+def test_a_terminator_split_across_reads_is_seen():
+    assert list(iter_events([b"data: a\r\n\r", b"\ndata: b\n", b"\n"])) == ["a", "b"]

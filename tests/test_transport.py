@@ -99,7 +99,7 @@ def test_connection_refused_is_a_network_error():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(NetworkError, match="could not reach") as info:
-        ChatGptt(base_url=f"http://127.0.0.1:{port}", timeout=2).complete("Hi")
+        ChatGptt(base_url=f"http://127.0.0.1:{port}", timeout=2, retries=0).complete("Hi")
     assert info.value.provider == "ChatGptt"
     assert info.value.partial_text == ""
 

@@ -1,0 +1,144 @@
+"""Failover across providers: :class:`RetryProvider`, gpt4free's name for it."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+
+from . import errors
+from .base import ChatProvider, Reply
+from .messages import Messages, parse_messages
+
+__all__ = ["RetryProvider"]
+
+log = logging.getLogger(__name__)
+
+
+class RetryProvider:
+    """Ask providers in order until one answers; the same calls as a single provider.
+
+    >>> from chatgpt_providers import RetryProvider, Chatgpt4Online, ChatGptt
+    >>> bot = RetryProvider([Chatgpt4Online(), ChatGptt])   # instances or classes
+    >>> bot.complete("Hi")                                  # doctest: +SKIP
+    'Hello! How can I help you today?'
+
+    A provider that fails before yielding any text hands over to the next one (after its
+    own retries); once text has been yielded, a failure is raised with ``partial_text``
+    and nothing is replayed. When every provider fails, one
+    :class:`~chatgpt_providers.AllProvidersFailedError` says why for each. Classes are
+    created with ``options`` (``timeout=``, ``proxy=``, ...); ``shuffle=True`` tries them
+    in a random order each call.
+    """
+
+    supports_stream = True
+    supports_message_history = True
+    supports_system_message = True
+
+    def __init__(self, providers: Sequence[Union[ChatProvider, type]], *, shuffle: bool = False,
+                 rng: Optional[random.Random] = None, **options: Any) -> None:
+        if isinstance(providers, (str, bytes)) or not providers:
+            raise ValueError("RetryProvider needs a non-empty list of providers, e.g. "
+                             "[Chatgpt4Online(), ChatGptt()]")
+        made: List[ChatProvider] = []
+        for item in providers:
+            if isinstance(item, type) and issubclass(item, ChatProvider):
+                made.append(item(**options))
+            elif isinstance(item, ChatProvider):
+                made.append(item)
+            else:
+                raise ValueError(f"{item!r} is not a provider class or instance")
+        self.providers = made
+        self.shuffle = shuffle
+        self._rng = rng or random.Random()
+        self.models = sorted({m for p in made for m in p.models})
+        self.default_model = made[0].default_model
+
+    @property
+    def name(self) -> str:
+        return "RetryProvider"
+
+    def __repr__(self) -> str:
+        return f"RetryProvider({self.providers!r}, shuffle={self.shuffle})"
+
+    def __enter__(self) -> RetryProvider:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every provider's session."""
+        for provider in self.providers:
+            provider.close()
+
+    def stream(self, messages: Messages, *, model: Optional[str] = None) -> Iterator[str]:
+        """Yield the reply of the first provider that answers.
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> RetryProvider([ChatGptt()]).stream([])
+        Traceback (most recent call last):
+        ...
+        ValueError: messages is empty; pass at least one user message, e.g. 'Hi'
+        """
+        parse_messages(messages)
+        return self._first_answer(lambda p: p.stream(messages, model=model))
+
+    def reply(self, messages: Messages, *, model: Optional[str] = None) -> Reply:
+        """The :class:`~chatgpt_providers.Reply` of the first provider that answers."""
+        parse_messages(messages)
+        for result in self._first_answer(lambda p: iter([p.reply(messages, model=model)])):
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def complete(self, messages: Messages, *, model: Optional[str] = None) -> str:
+        """The whole reply of the first provider that answers."""
+        return self.reply(messages, model=model).text
+
+    def create_completion(self, model: str, messages: Messages, stream: bool = True,
+                          **options: Any) -> Iterator[str]:
+        """gpt4free's call: a generator of text (the whole reply once when ``stream=False``).
+        Connection options belong to the providers, so only ``proxy=None`` is accepted here."""
+        if options.get("proxy") is not None or set(options) - {"proxy"}:
+            raise TypeError("RetryProvider.create_completion takes no connection options; give "
+                            "them to the providers (or to RetryProvider([...], proxy=...))")
+        if stream:
+            return self.stream(messages, model=model)
+        parse_messages(messages)
+        return iter(_Later(lambda: self.complete(messages, model=model)))
+
+    def _order(self) -> List[ChatProvider]:
+        order = list(self.providers)
+        if self.shuffle:
+            self._rng.shuffle(order)
+        return order
+
+    def _first_answer(self, ask: Callable[[ChatProvider], Iterator[Any]]) -> Iterator[Any]:
+        failures: Dict[str, errors.ProviderError] = {}
+        for provider in self._order():
+            yielded = False
+            try:
+                for item in ask(provider):
+                    yielded = True
+                    yield item
+                return
+            except errors.ProviderError as exc:
+                if yielded or exc.partial_text:
+                    raise
+                key = provider.name
+                while key in failures:
+                    key += "+"
+                failures[key] = exc
+                log.info("RetryProvider: %s failed (%s: %s); trying the next provider",
+                         provider.name, type(exc).__name__, exc)
+        raise errors.AllProvidersFailedError(failures)
+
+
+class _Later:
+    """An iterable that computes its one item when iterated (keeps create_completion lazy)."""
+
+    def __init__(self, compute: Callable[[], str]) -> None:
+        self._compute = compute
+
+    def __iter__(self) -> Iterator[str]:
+        yield self._compute()

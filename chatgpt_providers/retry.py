@@ -1,0 +1,87 @@
+"""When to try a failed call again: transient failures only, and only before any text.
+
+A call is retried when it failed before the first text was yielded and the failure is
+transient: a connection error (or connect timeout), a connection cut before any text, HTTP
+502/503/504, or HTTP 429 (waiting what ``Retry-After`` asks, up to ``max_retry_wait``).
+A refusal (rejected message, blocked, plugin quota, nonce refused after its one refresh) is
+never retried, and nothing is replayed once text has been yielded.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from . import errors
+
+__all__ = ["RetryPolicy"]
+
+_GATEWAY_STATUSES = (502, 503, 504)
+
+
+@dataclass
+class RetryPolicy:
+    """How many retries, how long to wait, and the clock and sleep to do it with.
+
+    >>> policy = RetryPolicy(retries=2, max_retry_wait=10)
+    >>> policy.wait_before_retry(errors.ServerError("bad gateway", status_code=502), 0) <= 0.5
+    True
+    >>> policy.wait_before_retry(errors.RejectedError("no"), 0) is None
+    True
+
+    Tests pass their own ``sleep`` and ``clock`` to run retries without waiting.
+    """
+
+    #: Retries after the first attempt; 0 turns retrying off.
+    retries: int = 2
+    #: The longest single wait in seconds; a ``Retry-After`` asking for more is not retried.
+    max_retry_wait: float = 20.0
+    #: The first backoff in seconds, doubled on each retry, with jitter.
+    backoff: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    random: Callable[[], float] = field(default_factory=lambda: random.Random().random)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise ValueError(f"retries must be a whole number >= 0; got {self.retries!r}")
+        if not isinstance(self.max_retry_wait, (int, float)) or self.max_retry_wait < 0:
+            raise ValueError(f"max_retry_wait must be seconds >= 0; got {self.max_retry_wait!r}")
+
+    def backoff_delay(self, attempt: int) -> float:
+        """Exponential backoff with jitter: between half and all of ``backoff * 2**attempt``."""
+        ceiling = min(self.max_retry_wait, self.backoff * (2 ** attempt))
+        return ceiling * (0.5 + 0.5 * self.random())
+
+    def wait_before_retry(self, exc: BaseException, attempt: int,
+                          deadline: Optional[float] = None) -> Optional[float]:
+        """Seconds to wait before retry number ``attempt + 1``, or None to give up.
+
+        ``deadline`` (on ``clock``'s scale) is when the whole call must be over.
+        """
+        if attempt >= self.retries or not isinstance(exc, errors.ProviderError):
+            return None
+        if isinstance(exc, errors.RateLimitError):
+            if exc.status_code != 429:
+                return None  # a plugin quota: waiting a little does not help
+            wait = exc.retry_after if exc.retry_after is not None else self.backoff_delay(attempt)
+            if wait > self.max_retry_wait:
+                return None  # the site asks for longer than we may wait
+        elif self.is_transient(exc):
+            wait = self.backoff_delay(attempt)
+        else:
+            return None
+        if deadline is not None and self.clock() + wait >= deadline:
+            return None
+        return wait
+
+    @staticmethod
+    def is_transient(exc: errors.ProviderError) -> bool:
+        """A failure that another attempt may well not meet."""
+        if isinstance(exc, errors.TimeoutError):
+            return exc.phase == "connect"
+        if isinstance(exc, (errors.NetworkError, errors.StreamInterruptedError)):
+            return True
+        return isinstance(exc, errors.ServerError) and exc.status_code in _GATEWAY_STATUSES
