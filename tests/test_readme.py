@@ -1,6 +1,7 @@
 """The README's Python examples run, with the presets pointed at the built-in stand-in."""
 
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,8 @@ import pytest
 from chatgpt_providers import Chatgpt4Online, ChatGptt
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+BLOCKS = [textwrap.dedent(block) for block in
+          re.findall(r"```python\n(.*?)^ *```", README.read_text(encoding="utf-8"), re.DOTALL | re.M)]
 
 
 def test_the_readme_has_examples_and_exactly_two_newcomer_commands():
