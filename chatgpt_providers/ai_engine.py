@@ -265,7 +265,6 @@ class AIEngine(ChatProvider[EngineTokens]):
 
     def _read_stream(self, response: requests.Response, pieces: Iterator[bytes],
                      tokens: EngineTokens, reply: Reply) -> Iterator[str]:
-        streamed = []
         rest = None
         try:
             for data in iter_events(pieces, max_event_bytes=self.max_event_bytes):
@@ -277,11 +276,11 @@ class AIEngine(ChatProvider[EngineTokens]):
                 if kind == "live":
                     text = event.get("data")
                     if event.get("subtype") in _TEXT_SUBTYPES and isinstance(text, str) and text:
-                        streamed.append(text)
-                        yield text
+                        yield text  # the caller adds it to reply.streamed
                 elif kind == "end":
-                    final = _decode_end(event.get("data"))
-                    rest = self._finish(final, "".join(streamed), tokens, reply, response)
+                    final = _decode_end(event.pop("data", None))
+                    del event, data  # an 8 MB reply need not be held three times
+                    rest = self._finish(final, tokens, reply, response)
                     break
                 elif kind == "error":
                     message = event.get("data")
@@ -299,14 +298,14 @@ class AIEngine(ChatProvider[EngineTokens]):
         if rest is None:
             raise errors.StreamInterruptedError(
                 f"the connection to {response.url} ended before the reply's end event "
-                f"({sum(map(len, streamed))} characters arrived); try again",
+                f"({len(reply.streamed)} characters arrived); try again",
                 url=response.url, status_code=response.status_code,
             )
         if rest:
             yield rest
         self._drain(response, pieces)
 
-    def _finish(self, final: Any, streamed: str, tokens: EngineTokens, reply: Reply,
+    def _finish(self, final: Any, tokens: EngineTokens, reply: Reply,
                 response: requests.Response) -> str:
         """Take the ``end`` event; return the text still to yield."""
         if not isinstance(final, dict):
@@ -323,8 +322,8 @@ class AIEngine(ChatProvider[EngineTokens]):
         text = final.get("reply")
         if not isinstance(text, str):
             return ""
-        if text.startswith(streamed):
-            return text[len(streamed):]
+        if reply.streamed.is_prefix_of(text):
+            return text[len(reply.streamed):]
         log.info("%s: the site's final reply differs from the streamed text (a server-side "
                  "filter changed it); complete() returns the final one", self.name)
         return ""

@@ -19,7 +19,7 @@ from .retry import RetryPolicy
 from .sse import DEFAULT_MAX_EVENT_BYTES
 from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport, call_deadline
 
-__all__ = ["ChatProvider", "Reply"]
+__all__ = ["ChatProvider", "Reply", "TextBuffer"]
 
 log = logging.getLogger(__name__)
 
@@ -29,26 +29,75 @@ Tokens = TypeVar("Tokens")
 DEFAULT_MAX_REPLY_CHARS = 16 * 1024 * 1024
 
 
+class TextBuffer:
+    """Text appended piece by piece and kept compact: small pieces are joined in batches,
+    so a long reply made of millions of tiny deltas costs its length in memory, not
+    millions of string objects.
+
+    >>> buffer = TextBuffer()
+    >>> for word in ("Hel", "lo", "!"):
+    ...     buffer.append(word)
+    >>> buffer.getvalue(), len(buffer), buffer.is_prefix_of("Hello! there")
+    ('Hello!', 6, True)
+    """
+
+    __slots__ = ("_joined", "_recent", "_length")
+    _BATCH = 256
+
+    def __init__(self) -> None:
+        self._joined: List[str] = []
+        self._recent: List[str] = []
+        self._length = 0
+
+    def append(self, text: str) -> None:
+        self._recent.append(text)
+        self._length += len(text)
+        if len(self._recent) >= self._BATCH:
+            self._joined.append("".join(self._recent))
+            self._recent = []
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __bool__(self) -> bool:
+        return self._length > 0
+
+    def getvalue(self) -> str:
+        """All the text so far."""
+        if not self._joined:
+            return "".join(self._recent)
+        return "".join(self._joined + self._recent)
+
+    def is_prefix_of(self, text: str) -> bool:
+        """Whether ``text`` starts with all the text so far (without copying either)."""
+        offset = 0
+        for piece in self._joined + self._recent:
+            if not text.startswith(piece, offset):
+                return False
+            offset += len(piece)
+        return True
+
+
 @dataclass
 class Reply:
     """What one call learned besides the text: filled in while the reply streams.
 
-    ``final_text`` is the site's authoritative reply when it sent one (AI Engine's ``end``),
-    ``usage`` the token figures when the site reported them, ``chat_id`` the conversation
-    id the site uses.
+    ``streamed`` holds the text yielded so far; ``final_text`` is the site's authoritative
+    reply when it sent one (AI Engine's ``end``), ``usage`` the token figures when the site
+    reported them, ``chat_id`` the conversation id the site uses.
     """
 
-    parts: List[str] = field(default_factory=list)
     final_text: Optional[str] = None
     usage: Optional[Dict[str, Any]] = None
     chat_id: Optional[str] = None
+    streamed: TextBuffer = field(default_factory=TextBuffer, repr=False)
 
     @property
     def text(self) -> str:
-        """The authoritative reply if the site sent one, else all the text streamed so far."""
+        """The authoritative reply if the site sent one, else all the text streamed."""
         if self.final_text is not None:
             return self.final_text
-        return "".join(self.parts)
+        return self.streamed.getvalue()
 
 
 class NonceRefused(Exception):
@@ -58,6 +107,19 @@ class NonceRefused(Exception):
         super().__init__(detail)
         self.response = response
         self.detail = detail
+
+
+def _under_deadline(inner: Iterator[str], deadline: Tuple[float, float]) -> Iterator[str]:
+    """Run each step of ``inner`` with ``deadline`` as the call's deadline."""
+    while True:
+        token = call_deadline.set(deadline)
+        try:
+            text = next(inner)
+        except StopIteration:
+            return
+        finally:
+            call_deadline.reset(token)
+        yield text
 
 
 def json_or_none(data: Union[str, bytes]) -> Any:
@@ -281,35 +343,29 @@ class ChatProvider(Generic[Tokens]):
             deadline = (time.monotonic() + self.total_timeout, float(self.total_timeout))
         retry_deadline = policy.clock() + self.total_timeout if self.total_timeout else None
         attempt = 0
+        streamed = reply.streamed
+        limit = self.max_reply_chars
         while True:
             inner = self._with_one_refresh(conversation, reply)
             try:
-                size = 0
-                while True:
-                    token = call_deadline.set(deadline)
-                    try:
-                        text = next(inner)
-                    except StopIteration:
-                        return
-                    finally:
-                        call_deadline.reset(token)
+                for text in inner if deadline is None else _under_deadline(inner, deadline):
                     if not text:
                         continue
-                    size += len(text)
-                    if size > self.max_reply_chars:
+                    if len(streamed) + len(text) > limit:
                         raise errors.ResponseError(
-                            f"the reply passed max_reply_chars={self.max_reply_chars}; the rest "
-                            "was not read (raise max_reply_chars= for longer replies)",
+                            f"the reply passed max_reply_chars={limit}; the rest was not read "
+                            "(raise max_reply_chars= for longer replies)",
                             url=self.base_url,
                         )
-                    reply.parts.append(text)
+                    streamed.append(text)
                     yield text
+                return
             except errors.ProviderError as exc:
                 if exc.provider is None:
                     exc.provider = self.name
-                wait = None if reply.parts else policy.wait_before_retry(exc, attempt, retry_deadline)
+                wait = None if streamed else policy.wait_before_retry(exc, attempt, retry_deadline)
                 if wait is None:
-                    exc.partial_text = "".join(reply.parts)
+                    exc.partial_text = streamed.getvalue()
                     raise
                 log.info("%s: %s: %s; retry %d of %d in %.2f s", self.name, type(exc).__name__,
                          exc, attempt + 1, policy.retries, wait)

@@ -1,27 +1,30 @@
-"""Server-sent events from a stream of byte pieces, parsed by sseclient-py.
+"""Server-sent events from a stream of byte pieces.
 
 Reads arrive cut anywhere: inside a UTF-8 character, inside ``\\r\\n``, inside a long line.
-sseclient-py's own event assembly appends bytes to a growing ``bytes`` object, which is
-quadratic when a long line arrives in many small reads or an event has many lines; here
-:class:`EventReader` keeps sseclient-py's field parsing (``events()``) and assembles events
-in linear time, with caps on an event's size and line count so a hostile server cannot
-exhaust memory or CPU. Each event is decoded once it is complete; invalid UTF-8 is replaced.
+:func:`iter_events` cuts the stream into events with C-level splits (linear in the bytes
+however small the reads: sseclient-py's own assembly appends to a growing ``bytes`` and is
+quadratic on long lines), with caps on an event's size and line count so a hostile server
+cannot exhaust memory or CPU. An event that is one ``data: ...`` line, the form both plugins
+send, is taken as is; every other event (``event:``/``id:``/comment lines, multi-line data,
+fields without a space) is parsed by sseclient-py. Invalid UTF-8 is replaced.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Iterable, Iterator, List
 
 from sseclient import SSEClient
 
-__all__ = ["EventReader", "iter_events", "EventTooLarge", "DEFAULT_MAX_EVENT_BYTES",
+__all__ = ["iter_events", "iter_raw_events", "EventTooLarge", "DEFAULT_MAX_EVENT_BYTES",
            "DEFAULT_MAX_EVENT_LINES"]
 
 #: Largest event (or line) accepted before the stream is abandoned.
 DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
 #: Most lines in one event (the plugins send one ``data:`` line per event).
 DEFAULT_MAX_EVENT_LINES = 256
-_TERMINATORS = (b"\r\r", b"\n\n", b"\r\n\r\n")
+
+log = logging.getLogger(__name__)
 
 
 class EventTooLarge(Exception):
@@ -32,51 +35,69 @@ class EventTooLarge(Exception):
         self.limit = limit
 
 
-class EventReader(SSEClient):
-    """sseclient-py's client over an iterable of byte pieces, assembling events linearly.
+def iter_raw_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+                    max_event_lines: int = DEFAULT_MAX_EVENT_LINES) -> Iterator[bytes]:
+    """Yield each event's bytes (``\\n`` line breaks, no blank line after it).
 
-    >>> reader = EventReader([b'event: message\\ndata: {"a":', b' 1}\\n\\n: ping\\n\\ndata: [DONE]\\n\\n'])
-    >>> [event.data for event in reader.events()]
-    ['{"a": 1}', '[DONE]']
+    Line breaks are normalised to ``\\n`` (a ``\\r`` ending a piece waits for the next one, in
+    case a ``\\n`` follows), then the stream is split on blank lines. Each byte is copied a
+    bounded number of times, so a long line in small reads costs linear time.
+
+    >>> list(iter_raw_events([b"data: a\\r", b"\\n\\r\\ndata: b\\n", b"\\n: c\\n\\n"]))
+    [b'data: a', b'data: b', b': c']
     """
+    parts: List[bytes] = []  # the unfinished event
+    size = 0
+    held_cr = False
+    for piece in pieces:
+        if held_cr:
+            piece = b"\r" + piece
+            held_cr = False
+        if piece.endswith(b"\r"):
+            piece = piece[:-1]
+            held_cr = True
+        if b"\r" in piece:
+            piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if not piece:
+            continue
+        if parts and piece[0] == 10 and parts[-1].endswith(b"\n"):  # b"\n" + b"\n" across reads
+            parts[-1] = parts[-1][:-1]
+            yield _finish(parts, max_event_lines, max_event_bytes)
+            parts, size = [], 0
+            piece = piece[1:]
+        segments = piece.split(b"\n\n")
+        if len(segments) > 1:
+            parts.append(segments[0])
+            yield _finish(parts, max_event_lines, max_event_bytes)
+            for segment in segments[1:-1]:
+                yield _finish([segment], max_event_lines, max_event_bytes)
+            last = segments[-1]
+            parts, size = ([last], len(last)) if last else ([], 0)
+        else:
+            parts.append(piece)
+            size += len(piece)
+        if size > max_event_bytes:
+            raise EventTooLarge("bytes", max_event_bytes)
+    if held_cr:
+        parts.append(b"\n")
+    if parts:
+        event = b"".join(parts).rstrip(b"\n")
+        if event:
+            yield _finish([event], max_event_lines, max_event_bytes)
 
-    def __init__(self, pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-                 max_event_lines: int = DEFAULT_MAX_EVENT_LINES) -> None:
-        super().__init__(_Source(pieces))
-        self.max_event_bytes = max_event_bytes
-        self.max_event_lines = max_event_lines
 
-    def _read(self) -> Iterator[bytes]:
-        """Yield whole events: the same cuts as sseclient-py's ``_read``, in linear time."""
-        parts: List[bytes] = []
-        size = lines = 0
-        tail = b""  # the last bytes of the event so far, to see a terminator cut in two
-        for piece in self._event_source:
-            for line in piece.splitlines(True):
-                parts.append(line)
-                size += len(line)
-                tail = (tail + line[-4:])[-4:]
-                if tail.endswith(_TERMINATORS):
-                    yield _valid_utf8(b"".join(parts))
-                    parts, size, lines, tail = [], 0, 0, b""
-                    continue
-                lines += tail.endswith((b"\n", b"\r"))
-                if size > self.max_event_bytes:
-                    raise EventTooLarge("bytes", self.max_event_bytes)
-                if lines > self.max_event_lines:
-                    raise EventTooLarge("lines", self.max_event_lines)
-        if parts:
-            yield _valid_utf8(b"".join(parts))
-
-
-def _valid_utf8(block: bytes) -> bytes:
-    if block.isascii():
-        return block
-    try:
-        block.decode("utf-8")
-    except UnicodeDecodeError:
-        return block.decode("utf-8", "replace").encode("utf-8")
-    return block
+def _finish(parts: List[bytes], max_lines: int, max_bytes: int = 0) -> bytes:
+    event = parts[0] if len(parts) == 1 else b"".join(parts)
+    if max_bytes and len(event) > max_bytes:
+        raise EventTooLarge("bytes", max_bytes)
+    if event.count(b"\n") >= max_lines:
+        raise EventTooLarge("lines", max_lines)
+    if not event.isascii():
+        try:
+            event.decode("utf-8")
+        except UnicodeDecodeError:
+            event = event.decode("utf-8", "replace").encode("utf-8")
+    return event
 
 
 def iter_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
@@ -84,24 +105,25 @@ def iter_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_E
     """Yield the ``data`` of each server-sent event in ``pieces`` (multi-line data joined
     with ``\\n``; comments, ``event:``/``id:`` lines and data-less events skipped).
 
-    >>> list(iter_events([b"data: Hel", b"lo\\r", b"\\n\\r\\ndata: [DONE]\\n\\n"]))
-    ['Hello', '[DONE]']
+    >>> list(iter_events([b'event: message\\ndata: {"a":', b' 1}\\n\\n: ping\\n\\ndata: [DONE]\\n\\n']))
+    ['{"a": 1}', '[DONE]']
     """
-    reader = EventReader(pieces, max_event_bytes=max_event_bytes, max_event_lines=max_event_lines)
-    for event in reader.events():
-        yield event.data
+    for event in iter_raw_events(pieces, max_event_bytes=max_event_bytes,
+                                 max_event_lines=max_event_lines):
+        if event.startswith(b"data: ") and b"\n" not in event:
+            yield event[6:].decode("utf-8")
+        else:
+            for parsed in _OneEvent(event).events():
+                yield parsed.data
 
 
-class _Source:
-    """The event-source object sseclient-py wants: iterable, with ``close()``."""
+class _OneEvent(SSEClient):
+    """sseclient-py's field parsing applied to one complete event."""
 
-    def __init__(self, pieces: Iterable[bytes]) -> None:
-        self._pieces = pieces
+    def __init__(self, event: bytes) -> None:  # no event source: the event is already cut
+        self._event = event
+        self._char_enc = "utf-8"
+        self._logger = log
 
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._pieces)
-
-    def close(self) -> None:
-        close = getattr(self._pieces, "close", None)
-        if close is not None:
-            close()
+    def _read(self) -> Iterator[bytes]:
+        yield self._event

@@ -53,3 +53,19 @@ def test_one_long_line_in_many_small_reads():
 
 def test_a_terminator_split_across_reads_is_seen():
     assert list(iter_events([b"data: a\r\n\r", b"\ndata: b\n", b"\n"])) == ["a", "b"]
+
+
+TRICKY = (b'data: a\r\n\r\ndata: b\r\rdata: c\n\nevent: x\ndata: d\ndata: e\n\n: note\n\ndata:f\n\n'
+          b'data: \n\nid: 3\n\n\n\ndata: \xd0\x9f\xd1\x80\r\n\r\nretry: 5\r\ndata: h\r\n\r\n\r\ndata: i')
+
+
+def test_agrees_with_sseclient_py_on_every_three_piece_split():
+    """The fast path and the fallback together parse exactly as sseclient-py does."""
+    from sseclient import SSEClient
+
+    want = [event.data for event in SSEClient([TRICKY]).events()]
+    assert len(want) == 9
+    size = len(TRICKY)
+    for i in range(1, size, 3):
+        for j in range(i, size, 2):
+            assert list(iter_events([TRICKY[:i], TRICKY[i:j], TRICKY[j:]])) == want, (i, j)
