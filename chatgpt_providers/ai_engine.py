@@ -8,18 +8,16 @@ Protocol (``shared/protocols/ai-engine.md``): a ``wp_rest`` nonce from
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import html
 import json
 import logging
 import secrets
-from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, Optional
 
 import requests
 
 from . import errors
+from ._record import Record
 from .base import ChatProvider, NonceRefused, Reply, json_or_none
 from .messages import Conversation
 from .scrape import find_script_value, tags_with
@@ -34,21 +32,23 @@ _NONCE_CODES = ("rest_cookie_invalid_nonce", "rest_forbidden", "rest_not_logged_
 _TEXT_SUBTYPES = (None, "content")
 
 
-@dataclass(frozen=True)
-class EngineTokens:
+class EngineTokens(Record):
     """What a chat request needs from the site: where the REST API is, the nonce, the
     session, and which bot to talk to."""
 
+    __slots__ = ("rest_url", "nonce", "session_id", "bot_id", "custom_id", "context_id")
+    _hidden = ("nonce",)
     rest_url: str
-    nonce: Optional[str] = dataclasses.field(repr=False)
+    nonce: Optional[str]
     session_id: Optional[str]
     bot_id: str
-    custom_id: Optional[str] = None
-    context_id: Optional[Any] = None
+    custom_id: Optional[str]
+    context_id: Optional[Any]
 
 
-@dataclass(frozen=True)
-class _PageSettings:
+class _PageSettings(Record):
+    __slots__ = ("rest_url", "bot_id", "custom_id", "context_id", "rest_nonce", "session_id")
+    _hidden = ("rest_nonce",)
     rest_url: Optional[str]
     bot_id: Optional[str]
     custom_id: Optional[str]
@@ -61,7 +61,7 @@ class _RouteMissing(Exception):
     """start_session is not at this REST URL."""
 
 
-class AIEngine(ChatProvider[EngineTokens]):
+class AIEngine(ChatProvider):
     """A chatbot on any WordPress site running the AI Engine plugin.
 
     >>> from chatgpt_providers import AIEngine
@@ -156,7 +156,11 @@ class AIEngine(ChatProvider[EngineTokens]):
                 session_id=system.get("sessionId") or None,
             )
         # Older versions printed the settings in an inline script.
-        unescaped = html.unescape(page) if "&quot;" in page else page
+        if "&quot;" in page:
+            import html
+
+            page = html.unescape(page)
+        unescaped = page
         nonce = find_script_value(unescaped, "restNonce")
         rest_url = find_script_value(unescaped, "restUrl")
         bot_id = find_script_value(unescaped, "botId")
@@ -338,7 +342,7 @@ class AIEngine(ChatProvider[EngineTokens]):
         token = final.get("new_token")
         if isinstance(token, str) and token:
             log.debug("%s: the site rotated the nonce", self.name)
-            self._replace_tokens(tokens, dataclasses.replace(tokens, nonce=token))
+            self._replace_tokens(tokens, tokens._replace(nonce=token))
 
 
 def _json_attr(value: Optional[str]) -> Optional[dict]:

@@ -8,19 +8,18 @@ OpenAI chunks.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import random
 import re
 import secrets
 import string
-from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, Iterator, List, Optional
 
 import requests
 
 from . import errors
+from ._record import Record
 from .base import ChatProvider, NonceRefused, Reply, json_or_none
 from .messages import Conversation
 from .scrape import find_script_value, tags_with
@@ -35,15 +34,16 @@ _ACTIONS = {"shortcode": "wpaicg_chat_shortcode_message", "widget": "wpaicg_chat
 _NONCE_FAILURES = ("nonce verification failed", "invalid nonce")
 _EXPIRED_LINK = "the link you followed has expired"
 # A plugin-written word whose text held a quote, so the line is not JSON.
-_BROKEN_WORD = re.compile(r'^\{"choices":\[\{"delta":\{"content":"(.*)"\}\}\]\}$', re.DOTALL)
+_BROKEN_WORD = r'^\{"choices":\[\{"delta":\{"content":"(.*)"\}\}\]\}$'
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
 
-@dataclass(frozen=True)
-class PowerTokens:
+class PowerTokens(Record):
     """What a chat request needs from the page: the nonce and the chatbot's settings."""
 
-    nonce: str = dataclasses.field(repr=False)
+    __slots__ = ("nonce", "post_id", "page_url", "bot_id", "chat_type", "ajax_url")
+    _hidden = ("nonce",)
+    nonce: str
     post_id: str
     page_url: str
     bot_id: str
@@ -56,7 +56,7 @@ class PowerTokens:
         return f"custom_bot_{self.bot_id}" if self.bot_id not in ("", "0") else self.chat_type
 
 
-class AIPower(ChatProvider[PowerTokens]):
+class AIPower(ChatProvider):
     """A chatbot on any WordPress site running the AI Power plugin (1.8.80 to 2.2).
 
     >>> from chatgpt_providers import AIPower
@@ -215,7 +215,7 @@ class AIPower(ChatProvider[PowerTokens]):
                     raise upstream_error(held, response, "the site's AI backend failed")
                 event = json_or_none(data)
                 if not isinstance(event, dict):
-                    broken = _BROKEN_WORD.match(data) if event is None else None
+                    broken = re.match(_BROKEN_WORD, data, re.DOTALL) if event is None else None
                     if broken:
                         held.append(broken.group(1))
                     else:

@@ -7,8 +7,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Generic, Iterator, List, Mapping, Optional, Tuple, TypeVar, Union
+from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -23,7 +22,8 @@ __all__ = ["ChatProvider", "Reply", "TextBuffer"]
 
 log = logging.getLogger(__name__)
 
-Tokens = TypeVar("Tokens")
+#: What a subclass needs from the site for a request (nonce and settings): its own record.
+Tokens = Any
 
 #: Longest reply accepted by default (characters); a site sending more is cut off.
 DEFAULT_MAX_REPLY_CHARS = 16 * 1024 * 1024
@@ -78,19 +78,29 @@ class TextBuffer:
         return True
 
 
-@dataclass
 class Reply:
     """What one call learned besides the text: filled in while the reply streams.
 
     ``streamed`` holds the text yielded so far; ``final_text`` is the site's authoritative
     reply when it sent one (AI Engine's ``end``), ``usage`` the token figures when the site
     reported them, ``chat_id`` the conversation id the site uses.
+
+    >>> Reply(chat_id="c1")
+    Reply(text='', final_text=None, usage=None, chat_id='c1')
     """
 
-    final_text: Optional[str] = None
-    usage: Optional[Dict[str, Any]] = None
-    chat_id: Optional[str] = None
-    streamed: TextBuffer = field(default_factory=TextBuffer, repr=False)
+    __slots__ = ("final_text", "usage", "chat_id", "streamed")
+
+    def __init__(self, final_text: Optional[str] = None, usage: Optional[Dict[str, Any]] = None,
+                 chat_id: Optional[str] = None) -> None:
+        self.final_text = final_text
+        self.usage = usage
+        self.chat_id = chat_id
+        self.streamed = TextBuffer()
+
+    def __repr__(self) -> str:
+        return (f"Reply(text={self.text!r}, final_text={self.final_text!r}, usage={self.usage!r}, "
+                f"chat_id={self.chat_id!r})")
 
     @property
     def text(self) -> str:
@@ -148,7 +158,7 @@ def normalize_base_url(base_url: object, provider: str) -> str:
     return base_url.strip().rstrip("/")
 
 
-class ChatProvider(Generic[Tokens]):
+class ChatProvider:
     """Base class of the protocol clients (:class:`~chatgpt_providers.AIEngine`,
     :class:`~chatgpt_providers.AIPower`); not used directly.
 
@@ -210,7 +220,7 @@ class ChatProvider(Generic[Tokens]):
         self.max_event_bytes = max_event_bytes
         self.max_reply_chars = max_reply_chars
         self._lock = threading.Lock()
-        self._tokens: Optional[Tokens] = None
+        self._tokens: Tokens = None
 
     @property
     def name(self) -> str:

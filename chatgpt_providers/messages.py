@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, List, Mapping, Sequence, Tuple, Union
+
+from ._record import Record
 
 __all__ = ["Message", "Messages", "Conversation", "parse_messages", "format_prompt"]
 
@@ -14,14 +15,14 @@ Messages = Union[str, Sequence[Message]]
 ROLES = ("system", "user", "assistant")
 
 
-@dataclass(frozen=True)
-class Conversation:
+class Conversation(Record):
     """A validated conversation, split the way both plugins want it.
 
     ``system`` joins every system message (``""`` if none), ``history`` holds the earlier
     user/assistant turns as ``(role, content)`` pairs, ``prompt`` is the final user turn.
     """
 
+    __slots__ = ("system", "history", "prompt")
     system: str
     history: Tuple[Tuple[str, str], ...]
     prompt: str

@@ -9,9 +9,8 @@ never retried, and nothing is replayed once text has been yielded.
 
 from __future__ import annotations
 
-import random
+import random as _random
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from . import errors
@@ -21,7 +20,6 @@ __all__ = ["RetryPolicy"]
 _GATEWAY_STATUSES = (502, 503, 504)
 
 
-@dataclass
 class RetryPolicy:
     """How many retries, how long to wait, and the clock and sleep to do it with.
 
@@ -31,24 +29,31 @@ class RetryPolicy:
     >>> policy.wait_before_retry(errors.RejectedError("no"), 0) is None
     True
 
-    Tests pass their own ``sleep`` and ``clock`` to run retries without waiting.
+    ``retries``: retries after the first attempt (0 turns retrying off). ``max_retry_wait``:
+    the longest single wait in seconds; a ``Retry-After`` asking for more is not retried.
+    ``backoff``: the first backoff in seconds, doubled on each retry, with jitter. Tests pass
+    their own ``sleep``, ``clock`` and ``random`` to run retries without waiting.
     """
 
-    #: Retries after the first attempt; 0 turns retrying off.
-    retries: int = 2
-    #: The longest single wait in seconds; a ``Retry-After`` asking for more is not retried.
-    max_retry_wait: float = 20.0
-    #: The first backoff in seconds, doubled on each retry, with jitter.
-    backoff: float = 0.5
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-    random: Callable[[], float] = field(default_factory=lambda: random.Random().random)
+    def __init__(self, retries: int = 2, max_retry_wait: float = 20.0, backoff: float = 0.5, *,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 random: Optional[Callable[[], float]] = None) -> None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be a whole number >= 0; got {retries!r}")
+        if isinstance(max_retry_wait, bool) or not isinstance(max_retry_wait, (int, float)) \
+                or max_retry_wait < 0:
+            raise ValueError(f"max_retry_wait must be seconds >= 0; got {max_retry_wait!r}")
+        self.retries = retries
+        self.max_retry_wait = max_retry_wait
+        self.backoff = backoff
+        self.sleep = sleep
+        self.clock = clock
+        self.random = random or _random.Random().random
 
-    def __post_init__(self) -> None:
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
-            raise ValueError(f"retries must be a whole number >= 0; got {self.retries!r}")
-        if not isinstance(self.max_retry_wait, (int, float)) or self.max_retry_wait < 0:
-            raise ValueError(f"max_retry_wait must be seconds >= 0; got {self.max_retry_wait!r}")
+    def __repr__(self) -> str:
+        return (f"RetryPolicy(retries={self.retries}, max_retry_wait={self.max_retry_wait}, "
+                f"backoff={self.backoff})")
 
     def backoff_delay(self, attempt: int) -> float:
         """Exponential backoff with jitter: between half and all of ``backoff * 2**attempt``."""

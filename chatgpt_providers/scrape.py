@@ -7,7 +7,6 @@ different characters.
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Dict, List
 
@@ -16,9 +15,7 @@ __all__ = ["tags_with", "attributes_at", "find_script_value"]
 #: Longest tag read; a hostile page cannot make one tag cost more.
 MAX_TAG_CHARS = 64 * 1024
 
-_ATTRIBUTE = re.compile(
-    r"""[\s/]*([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?"""
-)
+_ATTRIBUTE = r"""[\s/]*([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?"""
 
 
 def attributes_at(page: str, start: int) -> Dict[str, str]:
@@ -32,19 +29,28 @@ def attributes_at(page: str, start: int) -> Dict[str, str]:
     while pos < end and page[pos] not in " \t\r\n/>":  # the tag name
         pos += 1
     attrs: Dict[str, str] = {}
+    attribute = re.compile(_ATTRIBUTE)  # cached by re after the first call
     while pos < end:
         if page.startswith(">", pos):
             break
-        match = _ATTRIBUTE.match(page, pos, end)
+        match = attribute.match(page, pos, end)
         if not match or match.end() == pos:
             break
         name = match.group(1).lower()
         value = next((g for g in match.group(2, 3, 4) if g is not None), "")
-        attrs.setdefault(name, html.unescape(value))
+        attrs.setdefault(name, _unescape(value))
         pos = match.end()
         while pos < end and page[pos] in " \t\r\n/":
             pos += 1
     return attrs
+
+
+def _unescape(value: str) -> str:
+    if "&" not in value:
+        return value
+    import html  # its entity table is large; most attribute values never need it
+
+    return html.unescape(value)
 
 
 def tags_with(page: str, marker: str, *, tag: str = "div") -> List[Dict[str, str]]:
