@@ -21,7 +21,7 @@ from ._record import Record
 from .base import ChatProvider, NonceRefused, Reply, json_or_none
 from .messages import Conversation
 from .scrape import find_script_value, tags_with
-from .sse import EventTooLarge, iter_events
+from .sse import EventTooLarge, iter_json_events
 
 __all__ = ["AIEngine", "Chatgpt4Online", "EngineTokens"]
 
@@ -271,8 +271,7 @@ class AIEngine(ChatProvider):
                      tokens: EngineTokens, reply: Reply) -> Iterator[str]:
         rest = None
         try:
-            for data in iter_events(pieces, max_event_bytes=self.max_event_bytes):
-                event = json_or_none(data)
+            for event, _ in iter_json_events(pieces, max_event_bytes=self.max_event_bytes):
                 if not isinstance(event, dict):
                     log.debug("%s: skipping an event that is not a JSON object", self.name)
                     continue
@@ -282,8 +281,9 @@ class AIEngine(ChatProvider):
                     if event.get("subtype") in _TEXT_SUBTYPES and isinstance(text, str) and text:
                         yield text  # the caller adds it to reply.streamed
                 elif kind == "end":
+                    # pop: the reply (maybe megabytes) is then held once, by the decoder
                     final = _decode_end(event.pop("data", None))
-                    del event, data  # an 8 MB reply need not be held three times
+                    del event
                     rest = self._finish(final, tokens, reply, response)
                     break
                 elif kind == "error":

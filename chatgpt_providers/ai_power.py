@@ -15,15 +15,16 @@ import re
 import secrets
 import string
 from typing import Any, ClassVar, Dict, Iterator, List, Optional
+from urllib.parse import urlencode
 
 import requests
 
 from . import errors
 from ._record import Record
-from .base import ChatProvider, NonceRefused, Reply, json_or_none
+from .base import ChatProvider, NonceRefused, Reply
 from .messages import Conversation
 from .scrape import find_script_value, tags_with
-from .sse import EventTooLarge, iter_events
+from .sse import EventTooLarge, iter_json_events
 from .transport import looks_like_cloudflare_challenge, origin
 
 __all__ = ["AIPower", "ChatGptt", "PowerTokens"]
@@ -139,8 +140,9 @@ class AIPower(ChatProvider):
         response = self.transport.request(
             "POST", tokens.ajax_url, provider=self.name, stream=True,
             headers={"Accept": "text/event-stream, application/json, */*",
+                     "Content-Type": "application/x-www-form-urlencoded",
                      "Referer": tokens.page_url, "X-Requested-With": "XMLHttpRequest"},
-            data=form,
+            data=urlencode(form).encode("ascii"),  # encoded here: cheaper than requests' path
         )
         try:
             kind, pieces = self._answer_kind(response)
@@ -207,19 +209,20 @@ class AIPower(ChatProvider):
         held: List[str] = []  # words the plugin wrote itself: an upstream error, or not
         plugin_stop = finished = done = False
         try:
-            for data in iter_events(pieces, max_event_bytes=self.max_event_bytes):
-                if data == "[DONE]":
-                    done = True
-                    break
-                if data == "[LIMITED]":
-                    raise upstream_error(held, response, "the site's AI backend failed")
-                event = json_or_none(data)
-                if not isinstance(event, dict):
-                    broken = re.match(_BROKEN_WORD, data, re.DOTALL) if event is None else None
+            for event, data in iter_json_events(pieces, max_event_bytes=self.max_event_bytes):
+                if event is None:
+                    if data == "[DONE]":
+                        done = True
+                        break
+                    if data == "[LIMITED]":
+                        raise upstream_error(held, response, "the site's AI backend failed")
+                    broken = re.match(_BROKEN_WORD, data or "", re.DOTALL)
                     if broken:
                         held.append(broken.group(1))
                     else:
-                        log.debug("%s: skipping an event that is not a JSON object", self.name)
+                        log.debug("%s: skipping an event that is not JSON", self.name)
+                    continue
+                if not isinstance(event, dict):
                     continue
                 if "choices" not in event:
                     if _flag(event) or event.get("status") == "error":

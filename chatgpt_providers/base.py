@@ -3,7 +3,6 @@ retry, streaming with nothing lost, and the gpt4free-style class API."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -15,7 +14,7 @@ import requests
 from . import errors
 from .messages import Conversation, Messages, parse_messages
 from .retry import RetryPolicy
-from .sse import DEFAULT_MAX_EVENT_BYTES
+from .sse import DEFAULT_MAX_EVENT_BYTES, json_or_none
 from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport, call_deadline
 
 __all__ = ["ChatProvider", "Reply", "TextBuffer"]
@@ -41,26 +40,31 @@ class TextBuffer:
     ('Hello!', 6, True)
     """
 
-    __slots__ = ("_joined", "_recent", "_length")
-    _BATCH = 256
+    __slots__ = ("_joined", "_recent")
+    #: Pieces joined at a time. ``_recent`` stays the same list object, so the hot loop in
+    #: ``ChatProvider._guarded`` can append to it directly.
+    BATCH = 256
 
     def __init__(self) -> None:
         self._joined: List[str] = []
         self._recent: List[str] = []
-        self._length = 0
 
     def append(self, text: str) -> None:
         self._recent.append(text)
-        self._length += len(text)
-        if len(self._recent) >= self._BATCH:
+        if len(self._recent) >= self.BATCH:
+            self.compact()
+
+    def compact(self) -> None:
+        """Join the recent small pieces into one string."""
+        if self._recent:
             self._joined.append("".join(self._recent))
-            self._recent = []
+            self._recent.clear()
 
     def __len__(self) -> int:
-        return self._length
+        return sum(map(len, self._joined)) + sum(map(len, self._recent))
 
     def __bool__(self) -> bool:
-        return self._length > 0
+        return bool(self._joined) or any(self._recent)
 
     def getvalue(self) -> str:
         """All the text so far."""
@@ -130,18 +134,6 @@ def _under_deadline(inner: Iterator[str], deadline: Tuple[float, float]) -> Iter
         finally:
             call_deadline.reset(token)
         yield text
-
-
-def json_or_none(data: Union[str, bytes]) -> Any:
-    """``data`` decoded as JSON, or None when it is not JSON (including hostile nesting).
-
-    >>> json_or_none('{"a": 1}'), json_or_none("[" * 100000), json_or_none("{")
-    ({'a': 1}, None, None)
-    """
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError):
-        return None
 
 
 def normalize_base_url(base_url: object, provider: str) -> str:
@@ -354,20 +346,26 @@ class ChatProvider:
         retry_deadline = policy.clock() + self.total_timeout if self.total_timeout else None
         attempt = 0
         streamed = reply.streamed
+        recent = streamed._recent  # appended to directly: this loop runs once per delta
+        batch = streamed.BATCH
         limit = self.max_reply_chars
         while True:
             inner = self._with_one_refresh(conversation, reply)
             try:
+                size = 0
                 for text in inner if deadline is None else _under_deadline(inner, deadline):
                     if not text:
                         continue
-                    if len(streamed) + len(text) > limit:
+                    size += len(text)
+                    if size > limit:
                         raise errors.ResponseError(
                             f"the reply passed max_reply_chars={limit}; the rest was not read "
                             "(raise max_reply_chars= for longer replies)",
                             url=self.base_url,
                         )
-                    streamed.append(text)
+                    recent.append(text)
+                    if len(recent) >= batch:
+                        streamed.compact()
                     yield text
                 return
             except errors.ProviderError as exc:

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     serve.add_argument("--delay", type=float, default=0.05, metavar="S",
                        help="seconds between streamed words (default 0.05)")
+    serve.add_argument("--latency", type=float, default=0.0, metavar="S",
+                       help="seconds added to every request (default 0)")
     serve.add_argument("--framing", choices=["chunked", "close"], default="chunked",
                        help="chunked, or close-delimited streams (default chunked)")
     serve.add_argument("--ai-power-json", action="store_true",
@@ -251,8 +253,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .testing import LocalSite
 
-    site = LocalSite(host=args.host, port=args.port, delay=args.delay, framing=args.framing,
-                     ai_power_stream=not args.ai_power_json)
+    site = LocalSite(host=args.host, port=args.port, delay=args.delay, latency=args.latency,
+                     framing=args.framing, ai_power_stream=not args.ai_power_json)
     site.start()
     print(f"Stand-in WordPress site (AI Engine + AI Power) at {site.url}\n"
           f"  try: {PROG} ask --provider chatgptt --base-url {site.url} \"Hi\"\n"

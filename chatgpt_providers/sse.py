@@ -11,13 +11,14 @@ fields without a space) is parsed by sseclient-py. Invalid UTF-8 is replaced.
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Iterable, Iterator, List
+from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
 
 from sseclient import SSEClient
 
-__all__ = ["iter_events", "iter_raw_events", "EventTooLarge", "DEFAULT_MAX_EVENT_BYTES",
-           "DEFAULT_MAX_EVENT_LINES"]
+__all__ = ["iter_events", "iter_json_events", "iter_raw_events", "json_or_none", "EventTooLarge",
+           "DEFAULT_MAX_EVENT_BYTES", "DEFAULT_MAX_EVENT_LINES"]
 
 #: Largest event (or line) accepted before the stream is abandoned.
 DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
@@ -63,16 +64,22 @@ def iter_raw_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_M
         if parts and piece[0] == 10 and parts[-1].endswith(b"\n"):  # b"\n" + b"\n" across reads
             parts[-1] = parts[-1][:-1]
             yield _finish(parts, max_event_lines, max_event_bytes)
-            parts, size = [], 0
+            size = 0
             piece = piece[1:]
         segments = piece.split(b"\n\n")
         if len(segments) > 1:
             parts.append(segments[0])
+            segments[0] = b""
             yield _finish(parts, max_event_lines, max_event_bytes)
-            for segment in segments[1:-1]:
+            for index in range(1, len(segments) - 1):
+                segment, segments[index] = segments[index], b""
                 yield _finish([segment], max_event_lines, max_event_bytes)
+                del segment
             last = segments[-1]
-            parts, size = ([last], len(last)) if last else ([], 0)
+            del segments
+            if last:
+                parts.append(last)
+            size = len(last)
         else:
             parts.append(piece)
             size += len(piece)
@@ -82,12 +89,15 @@ def iter_raw_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_M
         parts.append(b"\n")
     if parts:
         event = b"".join(parts).rstrip(b"\n")
+        parts.clear()
         if event:
             yield _finish([event], max_event_lines, max_event_bytes)
 
 
 def _finish(parts: List[bytes], max_lines: int, max_bytes: int = 0) -> bytes:
+    """Join an event's pieces (emptying ``parts``, so they are freed) and check it."""
     event = parts[0] if len(parts) == 1 else b"".join(parts)
+    parts.clear()
     if max_bytes and len(event) > max_bytes:
         raise EventTooLarge("bytes", max_bytes)
     if event.count(b"\n") >= max_lines:
@@ -115,6 +125,45 @@ def iter_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_E
         else:
             for parsed in _OneEvent(event).events():
                 yield parsed.data
+
+
+def json_or_none(data: Union[str, bytes, None]) -> Any:
+    """``data`` decoded as JSON, or None when it is not JSON (including hostile nesting).
+
+    >>> json_or_none('{"a": 1}'), json_or_none("[" * 100000), json_or_none("{")
+    ({'a': 1}, None, None)
+    """
+    try:
+        return json.loads(data)  # type: ignore[arg-type]
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+def iter_json_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+                     max_event_lines: int = DEFAULT_MAX_EVENT_LINES
+                     ) -> Iterator[Tuple[Any, Optional[str]]]:
+    """Yield ``(value, None)`` for each event whose data is JSON, ``(None, data)`` otherwise.
+
+    The raw bytes and the decoded text are released before each yield, so a caller that
+    takes a large value out of ``value`` holds the only copy (an 8 MB final event is not
+    kept three times over).
+
+    >>> list(iter_json_events([b'data: {"a": 1}\\n\\ndata: [DONE]\\n\\n']))
+    [({'a': 1}, None), (None, '[DONE]')]
+    """
+    for raw in iter_raw_events(pieces, max_event_bytes=max_event_bytes,
+                               max_event_lines=max_event_lines):
+        if raw.startswith(b"data: ") and b"\n" not in raw:
+            text: Optional[str] = str(memoryview(raw)[6:], "utf-8")
+            raw = None  # type: ignore[assignment]
+            value = json_or_none(text)
+            if value is not None:
+                text = None
+            yield value, text
+        else:
+            for parsed in _OneEvent(raw).events():
+                value = json_or_none(parsed.data)
+                yield value, (None if value is not None else parsed.data)
 
 
 class _OneEvent(SSEClient):

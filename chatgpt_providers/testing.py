@@ -36,6 +36,11 @@ Faults (``site.inject(name, count=1)``, or the request header ``X-Fault: name``)
 
 Faults target the chat requests by default; ``target="page"``, ``"session"`` or
 ``"any"`` aim them at the page, ``start_session`` or every request.
+
+A stand-in in another process (``chatgpt-providers serve``) reports its request log at
+``GET /__stand-in__/requests`` (``{"connections": N, "requests": [...]}``, timestamps from
+``time.perf_counter()``, the system's monotonic clock) and forgets it on
+``POST /__stand-in__/clear``; these control requests are not logged.
 """
 
 from __future__ import annotations
@@ -99,6 +104,22 @@ class RecordedRequest:
     last_event_at: Optional[float] = None
     events_written: int = 0
     status: Optional[int] = None
+    #: ``time.perf_counter()`` when the request was read and when its answer was finished.
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def server_time(self) -> float:
+        """Seconds the stand-in spent on this request (latency, waits and writing)."""
+        return self.finished_at - self.started_at
+
+    def summary(self) -> Dict[str, Any]:
+        """The record without headers and body, as the control route reports it."""
+        return {"method": self.method, "path": self.path, "route": self.route,
+                "status": self.status, "connection": self.connection,
+                "events_written": self.events_written, "started_at": self.started_at,
+                "finished_at": self.finished_at, "first_event_at": self.first_event_at,
+                "last_event_at": self.last_event_at}
 
     @property
     def json(self) -> Any:
@@ -317,11 +338,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         route_path = parts.path
+        if route_path.startswith("/__stand-in__/"):
+            return self._control(method, route_path)
         if "rest_route" in query:
             route_path = "/wp-json" + query["rest_route"][0]
         route = self._route(method, route_path, query)
         record = RecordedRequest(method, parts.path, query, dict(self.headers.items()), body,
-                                 route, self.connection_number)
+                                 route, self.connection_number, started_at=time.perf_counter())
         with self.site._lock:
             self.site.requests.append(record)
         self.record = record
@@ -335,6 +358,21 @@ class _Handler(BaseHTTPRequestHandler):
             handler(body, fault)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            record.finished_at = time.perf_counter()
+
+    def _control(self, method: str, path: str) -> None:
+        site = self.site
+        self.record = RecordedRequest(method, path, {}, {}, b"", "control")
+        if path == "/__stand-in__/requests" and method == "GET":
+            with site._lock:
+                log_ = {"connections": site.connections,
+                        "requests": [r.summary() for r in site.requests]}
+            return self._send(200, log_)
+        if path == "/__stand-in__/clear" and method == "POST":
+            site.clear_log()
+            return self._send(200, {"cleared": True})
+        return self._send(404, {"error": "unknown control route"})
 
     def _route(self, method: str, path: str, query: Dict[str, List[str]]) -> str:
         site = self.site

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextvars
 import email.utils
 import logging
+import os
 import time
-from typing import Dict, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -148,13 +149,22 @@ class Transport:
             self.session.headers["Accept-Language"] = "en-US,en;q=0.9"
         if headers:
             self.session.headers.update(headers)
+        #: The proxies you gave; sent with every request, so they win over the environment's.
+        self.proxies: Dict[str, str] = {}
         if proxy is not None:
-            self.session.proxies.update({"http": proxy, "https": proxy})
+            self.proxies = {"http": proxy, "https": proxy}
         elif proxies is not None:
-            self.session.proxies.update(dict(proxies))
+            self.proxies = dict(proxies)
+        self.session.proxies.update(self.proxies)
         if verify is not True:
             self.session.verify = verify
         self.max_body_bytes = max_body_bytes
+        # requests re-reads proxy variables and ~/.netrc from the environment on every request;
+        # for sessions made here that is done once per site instead (same result, less CPU).
+        self._read_environment = self._owns_session and self.session.trust_env
+        if self._read_environment:
+            self.session.trust_env = False
+        self._per_site: Dict[Tuple[str, str, Optional[int]], Dict[str, Any]] = {}
 
     def close(self) -> None:
         """Close the session if this Transport created it (a session you passed in stays open)."""
@@ -162,6 +172,26 @@ class Transport:
             self.session.close()
 
     # -- requests ------------------------------------------------------------------------
+
+    def _site_settings(self, url: str) -> Dict[str, Any]:
+        """Per-request settings for ``url``'s site: our proxies, plus what requests would read
+        from the environment (proxy variables honouring NO_PROXY, CA bundle, .netrc)."""
+        key = origin(url)
+        settings = self._per_site.get(key)
+        if settings is None:
+            settings = {"proxies": dict(self.proxies)}
+            if self._read_environment:
+                env = requests.utils.get_environ_proxies(url, no_proxy=self.proxies.get("no_proxy"))
+                for scheme, address in env.items():
+                    settings["proxies"].setdefault(scheme, address)
+                bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                if bundle and self.session.verify is True:
+                    settings["verify"] = bundle
+                auth = requests.utils.get_netrc_auth(url)
+                if auth:
+                    settings["auth"] = auth
+            self._per_site[key] = settings
+        return settings
 
     def request(
         self,
@@ -197,6 +227,7 @@ class Transport:
                     timeout=self._timeout_now(provider, target),
                     stream=True,
                     allow_redirects=False,
+                    **self._site_settings(target),
                     **kwargs,
                 )
             except requests.RequestException as exc:

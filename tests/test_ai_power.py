@@ -51,7 +51,9 @@ def answer_json(rsps, data, status=200):
 
 
 def form(call):
-    return {k: v[-1] for k, v in parse_qs(call.request.body, keep_blank_values=True).items()}
+    body = call.request.body
+    body = body.decode("ascii") if isinstance(body, bytes) else body
+    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 
 def bot(**options):

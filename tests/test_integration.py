@@ -227,3 +227,14 @@ def test_early_break_releases_the_connection(framed_site, provider):
 
 def test_make_reply_is_what_the_server_answers(site):
     assert ChatGptt(base_url=site.url).complete("x y") == make_reply("x y", [])
+
+
+def test_control_routes_report_and_clear_the_log(site):
+    import requests
+
+    ChatGptt(base_url=site.url).complete("Hi")
+    log = requests.get(f"{site.url}/__stand-in__/requests").json()
+    assert [r["route"] for r in log["requests"]] == ["page", "ajax"]
+    assert log["requests"][1]["events_written"] > 0 and log["connections"] >= 1
+    requests.post(f"{site.url}/__stand-in__/clear")
+    assert site.requests == []

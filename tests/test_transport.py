@@ -103,3 +103,22 @@ def test_connection_refused_is_a_network_error():
     assert info.value.provider == "ChatGptt"
     assert info.value.partial_text == ""
 
+
+
+def test_our_proxy_wins_over_the_environment_and_no_proxy_is_honoured(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy:1")
+    monkeypatch.setenv("NO_PROXY", "skip.example")
+    mine = ChatGptt(proxy="http://mine:2").transport
+    assert mine._site_settings("https://site.example/x")["proxies"]["https"] == "http://mine:2"
+    env = ChatGptt().transport
+    assert env._site_settings("https://site.example/x")["proxies"]["https"] == "http://env-proxy:1"
+    assert "https" not in env._site_settings("https://skip.example/x")["proxies"]
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/tmp/ca.pem")
+    assert ChatGptt().transport._site_settings("https://a.example")["verify"] == "/tmp/ca.pem"
+    assert "verify" not in ChatGptt(verify=False).transport._site_settings("https://a.example")
+
+
+def test_a_session_you_bring_keeps_its_own_environment_handling():
+    own = requests.Session()
+    ChatGptt(session=own)
+    assert own.trust_env is True

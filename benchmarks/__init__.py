@@ -1,0 +1,1 @@
+"""Performance benchmarks for chatgpt_providers: ``python -m benchmarks`` (see run.py)."""
