@@ -405,6 +405,9 @@ class ChatProvider:
             ) from None
 
     def _current_tokens(self) -> Tokens:
+        tokens = self._tokens  # one attribute read is atomic: no lock once a nonce is cached
+        if tokens is not None:
+            return tokens
         with self._lock:
             if self._tokens is None:
                 self._tokens = self._fetch_tokens()
