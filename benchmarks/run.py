@@ -326,7 +326,7 @@ def import_cost(runs: int) -> None:
     row("6. python -c 'import chatgpt_providers' vs 'import requests' (CPU)", min(ours) * 1000,
         min(theirs) * 1000, "ms", "ratio <= 1.15 (min of runs)", min(ours) <= 1.15 * min(theirs))
     optional = ("chatgpt_providers.testing", "chatgpt_providers.cli", "tqdm", "http.server",
-                "chatgpt_providers.openai", "asyncio")
+                "chatgpt_providers.openai_style", "chatgpt_providers.batch", "IPython", "asyncio")
     check = (f"import sys, chatgpt_providers; "
              f"print(','.join(m for m in {optional!r} if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", check], check=True, env=env,

@@ -13,7 +13,7 @@ Protocol clients take any site (``AIEngine(url)``, ``AIPower(url, page=...)``); 
 
 from .ai_engine import AIEngine, Chatgpt4Online
 from .ai_power import AIPower, ChatGptt
-from .base import ChatProvider, Reply
+from .base import Answer, ChatProvider, Reply
 from .errors import (
     AllProvidersFailedError,
     AuthenticationError,
@@ -35,7 +35,36 @@ from .retry import RetryPolicy
 
 __version__ = "0.1.0"
 
+# Loaded on first use, so ``import chatgpt_providers`` stays as light as ``import requests``.
+_LAZY = {
+    "Client": "openai_style",
+    "ChatCompletion": "compat",
+    "Conversation": "conversation",
+    "connect": "detection",
+    "detect": "detection",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
+    "Client",
+    "ChatCompletion",
+    "Conversation",
+    "connect",
+    "detect",
+    "Answer",
     "AIEngine",
     "AIPower",
     "Chatgpt4Online",

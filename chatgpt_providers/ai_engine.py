@@ -19,7 +19,7 @@ import requests
 from . import errors
 from ._record import Record
 from .base import ChatProvider, NonceRefused, Reply, json_or_none
-from .messages import Conversation
+from .messages import ParsedMessages
 from .scrape import find_script_value, tags_with
 from .sse import EventTooLarge, iter_json_events
 
@@ -90,6 +90,7 @@ class AIEngine(ChatProvider):
         self.rest_url = rest_url.rstrip("/") if rest_url else None
         self.page_url = self._page_url(page)
         self._chat_salt = secrets.token_hex(8)
+        self._seen_page: Optional[str] = None
 
     # -- the nonce -----------------------------------------------------------------------
 
@@ -139,7 +140,13 @@ class AIEngine(ChatProvider):
         )
 
     def _read_page(self) -> _PageSettings:
-        page = self._get_page(self.page_url, "the chatbot page")
+        if self._seen_page is not None:  # handed over by connect(): no second fetch
+            page, self._seen_page = self._seen_page, None
+            return self._settings_from_page(page)
+        return self._settings_from_page(self._get_page(self.page_url, "the chatbot page"))
+
+    def _settings_from_page(self, page: str) -> _PageSettings:
+        """The chatbot settings in a page's HTML (all None when it has none)."""
         for attrs in tags_with(page, "mwai-chatbot-container"):
             system = _json_attr(attrs.get("data-system"))
             if system is None:
@@ -182,7 +189,7 @@ class AIEngine(ChatProvider):
 
     # -- a message -----------------------------------------------------------------------
 
-    def _chat_id(self, conversation: Conversation, reply: Reply) -> str:
+    def _chat_id(self, conversation: ParsedMessages, reply: Reply) -> str:
         """A chatId stable for a conversation: derived from its first turn unless given."""
         if reply.chat_id:
             return reply.chat_id
@@ -190,7 +197,7 @@ class AIEngine(ChatProvider):
         digest = hashlib.sha256(f"{self._chat_salt}\0{conversation.system}\0{first}".encode())
         return digest.hexdigest()[:12]
 
-    def _exchange(self, tokens: EngineTokens, conversation: Conversation, reply: Reply
+    def _exchange(self, tokens: EngineTokens, conversation: ParsedMessages, reply: Reply
                   ) -> Iterator[str]:
         body = {
             "botId": tokens.bot_id,

@@ -22,7 +22,7 @@ import requests
 from . import errors
 from ._record import Record
 from .base import ChatProvider, NonceRefused, Reply
-from .messages import Conversation
+from .messages import ParsedMessages
 from .scrape import find_script_value, tags_with
 from .sse import EventTooLarge, iter_json_events
 from .transport import looks_like_cloudflare_challenge, origin
@@ -81,12 +81,19 @@ class AIPower(ChatProvider):
         self.page_url = self._page_url(page or type(self).default_page)
         self.bot_id = None if bot_id is None else str(bot_id)
         #: ``wpaicg_chat_client_id``: stable per instance, as the site's quotas key on it.
-        self.client_id = "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(10))
+        self.client_id = self.new_chat_id()
+
+    def new_chat_id(self) -> str:
+        """A ``wpaicg_chat_client_id``: 10 letters and digits (the conversation's id here)."""
+        return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(10))
 
     # -- the nonce -----------------------------------------------------------------------
 
     def _fetch_tokens(self) -> PowerTokens:
-        page = self._get_page(self.page_url, "the chatbot page")
+        return self._tokens_from_page(self._get_page(self.page_url, "the chatbot page"))
+
+    def _tokens_from_page(self, page: str) -> PowerTokens:
+        """The nonce and chatbot settings in a page's HTML (NonceError when absent)."""
         containers = [a for a in tags_with(page, "wpaicg-chat") if a.get("data-nonce")]
         if self.bot_id is not None:
             containers = [a for a in containers if a.get("data-bot-id", "0") == self.bot_id]
@@ -123,7 +130,7 @@ class AIPower(ChatProvider):
 
     # -- a message -----------------------------------------------------------------------
 
-    def _exchange(self, tokens: PowerTokens, conversation: Conversation, reply: Reply
+    def _exchange(self, tokens: PowerTokens, conversation: ParsedMessages, reply: Reply
                   ) -> Iterator[str]:
         form = {
             "_wpnonce": tokens.nonce,
@@ -270,7 +277,7 @@ class AIPower(ChatProvider):
         )
 
 
-def history_field(conversation: Conversation) -> str:
+def history_field(conversation: ParsedMessages) -> str:
     """``wpaicg_chat_history`` for the earlier turns, made to survive the server.
 
     The server strips every backslash before decoding, so the JSON must contain none:

@@ -4,6 +4,7 @@ retry, streaming with nothing lost, and the gpt4free-style class API."""
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Tuple, Union
@@ -12,12 +13,12 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from . import errors
-from .messages import Conversation, Messages, parse_messages
+from .messages import Messages, ParsedMessages, parse_messages
 from .retry import RetryPolicy
 from .sse import DEFAULT_MAX_EVENT_BYTES, json_or_none
 from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport, call_deadline
 
-__all__ = ["ChatProvider", "Reply", "TextBuffer"]
+__all__ = ["Answer", "ChatAPI", "ChatProvider", "Reply", "TextBuffer"]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Reply:
     Reply(text='', final_text=None, usage=None, chat_id='c1')
     """
 
-    __slots__ = ("final_text", "usage", "chat_id", "streamed")
+    __slots__ = ("final_text", "usage", "chat_id", "streamed", "provider")
 
     def __init__(self, final_text: Optional[str] = None, usage: Optional[Dict[str, Any]] = None,
                  chat_id: Optional[str] = None) -> None:
@@ -101,6 +102,8 @@ class Reply:
         self.usage = usage
         self.chat_id = chat_id
         self.streamed = TextBuffer()
+        #: The name of the provider that answered.
+        self.provider: Optional[str] = None
 
     def __repr__(self) -> str:
         return (f"Reply(text={self.text!r}, final_text={self.final_text!r}, usage={self.usage!r}, "
@@ -112,6 +115,77 @@ class Reply:
         if self.final_text is not None:
             return self.final_text
         return self.streamed.getvalue()
+
+
+class Answer(str):
+    """A reply: a plain ``str`` everywhere, rendered as Markdown in Jupyter.
+
+    >>> answer = Answer("**Hi**")
+    >>> answer == "**Hi**", isinstance(answer, str), answer._repr_markdown_()
+    (True, True, '**Hi**')
+    """
+
+    __slots__ = ()
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+class ChatAPI:
+    """Calls built on ``stream``/``reply``, shared by single providers and RetryProvider."""
+
+    def stream(self, messages: Messages, **options: Any) -> Iterator[str]:
+        raise NotImplementedError
+
+    def reply(self, messages: Messages, **options: Any) -> Reply:
+        raise NotImplementedError
+
+    def complete(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Answer:
+        """Send ``messages`` and return the whole reply (a ``str`` that renders as
+        Markdown in Jupyter).
+
+        >>> from chatgpt_providers import Chatgpt4Online
+        >>> Chatgpt4Online().complete("Say hi")      # doctest: +SKIP
+        'Hi!'
+        """
+        return Answer(self.reply(messages, model=model, **options).text)
+
+    def conversation(self, system: Optional[str] = None):
+        """A multi-turn chat that keeps its history (and the site's conversation ids).
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> chat = ChatGptt().conversation(system="Be brief.")
+        >>> chat.ask("Hi")                          # doctest: +SKIP
+        'Hello!'
+        >>> chat.ask("What did I just say?")        # doctest: +SKIP
+        'You said "Hi".'
+        """
+        from .conversation import Conversation
+
+        return Conversation(self, system=system)
+
+    def batch(self, prompts, *, workers: int = 4, progress: bool = False) -> List[Any]:
+        """Answer many prompts with ``workers`` threads; results come in input order, and
+        an item that failed holds its exception instead of stopping the batch.
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> ChatGptt().batch(["Hi", "2+2?"], workers=2)      # doctest: +SKIP
+        ['Hello!', '4']
+        """
+        from .batch import run_batch
+
+        return run_batch(self, prompts, workers=workers, progress=progress)
+
+    def display_stream(self, messages: Messages, **options: Any) -> Answer:
+        """Stream a reply into one live-updating Markdown output in Jupyter (printed as it
+        arrives elsewhere); returns the whole reply.
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> ChatGptt().display_stream("Tell me a joke")       # doctest: +SKIP
+        """
+        from .notebook import display_stream
+
+        return display_stream(self.stream(messages, **options))
 
 
 class NonceRefused(Exception):
@@ -150,7 +224,7 @@ def normalize_base_url(base_url: object, provider: str) -> str:
     return base_url.strip().rstrip("/")
 
 
-class ChatProvider:
+class ChatProvider(ChatAPI):
     """Base class of the protocol clients (:class:`~chatgpt_providers.AIEngine`,
     :class:`~chatgpt_providers.AIPower`); not used directly.
 
@@ -240,13 +314,15 @@ class ChatProvider:
     # -- the public calls ----------------------------------------------------------------
 
     def stream(self, messages: Messages, *, model: Optional[str] = None,
-               chat_id: Optional[str] = None) -> Iterator[str]:
+               chat_id: Optional[str] = None, reply: Optional[Reply] = None) -> Iterator[str]:
         """Send ``messages`` and yield the reply's text as it arrives.
 
         ``messages`` is a string or a list of ``{"role", "content"}`` dicts ending with a
         user turn; bad input raises ValueError at once, before any traffic. ``model`` is
         accepted and ignored: the site decides the model. ``chat_id`` names the
-        conversation to the site (by default one is derived from its first turns).
+        conversation to the site (by default one is derived from its first turns). Pass a
+        :class:`Reply` as ``reply`` to learn the final text, ``usage`` and ``chat_id`` once
+        the stream has ended.
 
         >>> from chatgpt_providers import ChatGptt
         >>> for text in ChatGptt().stream("Hi"):     # doctest: +SKIP
@@ -258,17 +334,11 @@ class ChatProvider:
         """
         conversation = parse_messages(messages)
         self._note_model(model)
-        return self._guarded(conversation, Reply(chat_id=chat_id))
-
-    def complete(self, messages: Messages, *, model: Optional[str] = None,
-                 chat_id: Optional[str] = None) -> str:
-        """Send ``messages`` and return the whole reply.
-
-        >>> from chatgpt_providers import Chatgpt4Online
-        >>> Chatgpt4Online().complete("Say hi")      # doctest: +SKIP
-        'Hi!'
-        """
-        return self.reply(messages, model=model, chat_id=chat_id).text
+        if reply is None:
+            reply = Reply()
+        if chat_id is not None:
+            reply.chat_id = chat_id
+        return self._guarded(conversation, reply)
 
     def reply(self, messages: Messages, *, model: Optional[str] = None,
               chat_id: Optional[str] = None) -> Reply:
@@ -278,12 +348,14 @@ class ChatProvider:
         >>> Chatgpt4Online().reply("Say hi").usage     # doctest: +SKIP
         {'prompt_tokens': 9, 'completion_tokens': 2, 'total_tokens': 11}
         """
-        conversation = parse_messages(messages)
-        self._note_model(model)
-        reply = Reply(chat_id=chat_id)
-        for _ in self._guarded(conversation, reply):
+        reply = Reply()
+        for _ in self.stream(messages, model=model, chat_id=chat_id, reply=reply):
             pass
         return reply
+
+    def new_chat_id(self) -> str:
+        """A fresh id for a conversation with this site (see :meth:`conversation`)."""
+        return secrets.token_hex(6)
 
     @classmethod
     def create_completion(cls, model: str, messages: Messages, stream: bool = True,
@@ -321,7 +393,7 @@ class ChatProvider:
         """Obtain the site's nonce (and whatever else a request needs)."""
         raise NotImplementedError
 
-    def _exchange(self, tokens: Tokens, conversation: Conversation, reply: Reply
+    def _exchange(self, tokens: Tokens, conversation: ParsedMessages, reply: Reply
                   ) -> Iterator[str]:
         """Send one request with ``tokens`` and yield its text; raise NonceRefused
         (before any text) when the site refuses the nonce."""
@@ -333,7 +405,7 @@ class ChatProvider:
         if model and model not in self.models:
             log.debug("%s: model %r is ignored; the site decides the model", self.name, model)
 
-    def _guarded(self, conversation: Conversation, reply: Reply) -> Iterator[str]:
+    def _guarded(self, conversation: ParsedMessages, reply: Reply) -> Iterator[str]:
         """Yield the reply's text, retrying transient failures that come before any text.
 
         On failure, what was yielded is attached to the error as ``partial_text``. Each
@@ -345,6 +417,7 @@ class ChatProvider:
             deadline = (time.monotonic() + self.total_timeout, float(self.total_timeout))
         retry_deadline = policy.clock() + self.total_timeout if self.total_timeout else None
         attempt = 0
+        reply.provider = self.name
         streamed = reply.streamed
         recent = streamed._recent  # appended to directly: this loop runs once per delta
         batch = streamed.BATCH
@@ -383,7 +456,7 @@ class ChatProvider:
             policy.sleep(wait)
             attempt += 1
 
-    def _with_one_refresh(self, conversation: Conversation, reply: Reply) -> Iterator[str]:
+    def _with_one_refresh(self, conversation: ParsedMessages, reply: Reply) -> Iterator[str]:
         tokens = self._current_tokens()
         try:
             yield from self._exchange(tokens, conversation, reply)

@@ -28,6 +28,8 @@ examples:
   echo "Hi" | {PROG} ask --base-url http://127.0.0.1:8080
   {PROG} chat --system "Answer in French."      a conversation in the terminal
   {PROG} serve --port 8080                      run the stand-in for --base-url tests
+  {PROG} detect https://site.example/chat/      which chatbot a page runs
+  {PROG} check                                  health of both preset sites
 """
 
 
@@ -93,6 +95,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--delay", type=float, default=0.03, metavar="S",
                       help="seconds between streamed words (default 0.03)")
 
+    detect = commands.add_parser(
+        "detect", help="say which chatbot plugin a page runs",
+        description="Fetch a page and say whether it runs an AI Engine or AI Power chatbot, "
+                    "and how to use it from Python. Exit 0 when supported, 1 when not.",
+        epilog=f"example:\n  {PROG} detect https://chatgptt.me/\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    detect.add_argument("url", help="the page that shows the chatbot")
+    detect.add_argument("--proxy", metavar="URL", help="proxy for all requests")
+    detect.add_argument("--timeout", metavar="S", type=float, help="seconds (default 10/60)")
+
+    check = commands.add_parser(
+        "check", help="health table: reachable, plugin, nonce, first-text latency",
+        description="Check sites step by step (page, plugin, nonce, a first answer) and print "
+                    "a table with a diagnosis for each failure. Both presets by default. "
+                    "Exit 0 when every site is healthy, 1 otherwise.",
+        epilog=f"examples:\n  {PROG} check\n  {PROG} check --provider chatgptt\n"
+               f"  {PROG} check --base-url http://127.0.0.1:8080\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.add_argument("--provider", choices=["chatgpt4online", "chatgptt"],
+                       help="check one preset (default: both)")
+    check.add_argument("--base-url", metavar="URL",
+                       help="check this site (its plugin is detected from the page)")
+    check.add_argument("--page", metavar="PATH", help="the page that shows the chatbot")
+    check.add_argument("--proxy", metavar="URL", help="proxy for all requests")
+    check.add_argument("--timeout", metavar="S", type=float, help="seconds (default 10/60)")
+
     serve = commands.add_parser(
         "serve", help="run the stand-in site in the foreground",
         description="Run the built-in stand-in WordPress site (both plugins) until Ctrl-C.",
@@ -125,7 +153,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     _tolerant(sys.stdout)
     try:
-        return {"ask": _ask, "chat": _chat, "demo": _demo, "serve": _serve}[args.command](args)
+        return {"ask": _ask, "chat": _chat, "demo": _demo, "serve": _serve, "detect": _detect,
+                "check": _check}[args.command](args)
     except errors.ProviderError as exc:
         return _report(exc)
     except ValueError as exc:
@@ -248,6 +277,54 @@ def _demo(args: argparse.Namespace) -> int:
               "chatgpt4online.org or chatgptt.me:\nthe same client code talks to the real "
               f"sites when you leave out base_url (try: {PROG} ask \"Hi\").")
     return EXIT_OK
+
+
+def _connection_options(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, name) for name in ("proxy", "timeout")
+            if getattr(args, name) is not None}
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from .detection import AI_ENGINE, describe, detect
+
+    found = detect(args.url, **_connection_options(args))
+    print(describe(found))
+    if not found.supported:
+        return EXIT_SITE
+    cls = "AIEngine" if found.plugin == AI_ENGINE else "AIPower"
+    print(f"use it:  from chatgpt_providers import {cls}\n"
+          f"         bot = {cls}({found.base_url!r}, page={found.page!r})\n"
+          f"   or:   bot = chatgpt_providers.connect({(found.base_url + found.page)!r})")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .health import check, format_table
+
+    options = _connection_options(args)
+    if args.base_url:
+        from .detection import client_for, detect
+
+        url = args.base_url.rstrip("/") + (args.page or "/")
+        try:
+            clients = [client_for(detect(url, **options), **options)]
+        except errors.ProviderError as exc:
+            from .health import Health, _diagnose
+
+            reachable = not isinstance(exc, errors.NetworkError)
+            print(format_table([Health(args.base_url, "-", reachable, None, False, None,
+                                       _diagnose(exc))]))
+            return EXIT_SITE
+    else:
+        names = [args.provider] if args.provider else ["chatgpt4online", "chatgptt"]
+        extra = {"page": args.page} if args.page else {}
+        clients = [_providers()[name](**options, **extra) for name in names]
+    results = []
+    for client in clients:
+        with client:
+            results.append(check(client))
+    print(format_table(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_SITE
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import random
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 from . import errors
-from .base import ChatProvider, Reply
+from .base import ChatAPI, ChatProvider, Reply
 from .messages import Messages, parse_messages
 
 __all__ = ["RetryProvider"]
@@ -15,7 +15,7 @@ __all__ = ["RetryProvider"]
 log = logging.getLogger(__name__)
 
 
-class RetryProvider:
+class RetryProvider(ChatAPI):
     """Ask providers in order until one answers; the same calls as a single provider.
 
     >>> from chatgpt_providers import RetryProvider, Chatgpt4Online, ChatGptt
@@ -72,8 +72,10 @@ class RetryProvider:
         for provider in self.providers:
             provider.close()
 
-    def stream(self, messages: Messages, *, model: Optional[str] = None) -> Iterator[str]:
-        """Yield the reply of the first provider that answers.
+    def stream(self, messages: Messages, *, model: Optional[str] = None,
+               reply: Optional[Reply] = None) -> Iterator[str]:
+        """Yield the reply of the first provider that answers (``reply``, if given, is
+        filled in as with a single provider).
 
         >>> from chatgpt_providers import ChatGptt
         >>> RetryProvider([ChatGptt()]).stream([])
@@ -82,7 +84,15 @@ class RetryProvider:
         ValueError: messages is empty; pass at least one user message, e.g. 'Hi'
         """
         parse_messages(messages)
-        return self._first_answer(lambda p: p.stream(messages, model=model))
+
+        def ask(provider: ChatProvider) -> Iterator[str]:
+            attempt = Reply()
+            yield from provider.stream(messages, model=model, reply=attempt)
+            if reply is not None:  # only the provider that answered fills it in
+                for name in Reply.__slots__:
+                    setattr(reply, name, getattr(attempt, name))
+
+        return self._first_answer(ask)
 
     def reply(self, messages: Messages, *, model: Optional[str] = None) -> Reply:
         """The :class:`~chatgpt_providers.Reply` of the first provider that answers."""
@@ -90,10 +100,6 @@ class RetryProvider:
         for result in self._first_answer(lambda p: iter([p.reply(messages, model=model)])):
             return result
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def complete(self, messages: Messages, *, model: Optional[str] = None) -> str:
-        """The whole reply of the first provider that answers."""
-        return self.reply(messages, model=model).text
 
     def create_completion(self, model: str, messages: Messages, stream: bool = True,
                           **options: Any) -> Iterator[str]:

@@ -1,4 +1,4 @@
-"""Chat messages: validation into a :class:`Conversation`, and gpt4free's ``format_prompt``."""
+"""Chat messages: validation into a :class:`ParsedMessages`, and gpt4free's ``format_prompt``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Iterable, List, Mapping, Sequence, Tuple, Union
 
 from ._record import Record
 
-__all__ = ["Message", "Messages", "Conversation", "parse_messages", "format_prompt"]
+__all__ = ["Message", "Messages", "ParsedMessages", "parse_messages", "format_prompt"]
 
 Message = Mapping[str, str]
 #: What every ``stream``/``complete`` call accepts: a bare string or OpenAI-style messages.
@@ -15,7 +15,7 @@ Messages = Union[str, Sequence[Message]]
 ROLES = ("system", "user", "assistant")
 
 
-class Conversation(Record):
+class ParsedMessages(Record):
     """A validated conversation, split the way both plugins want it.
 
     ``system`` joins every system message (``""`` if none), ``history`` holds the earlier
@@ -43,15 +43,15 @@ class Conversation(Record):
         return f"{self.system}\n\n{self.prompt}"
 
 
-def parse_messages(messages: Messages) -> Conversation:
-    """Validate ``messages`` and split them into a :class:`Conversation`.
+def parse_messages(messages: Messages) -> ParsedMessages:
+    """Validate ``messages`` and split them into a :class:`ParsedMessages`.
 
     ``messages`` is a string (one user turn) or a list of ``{"role", "content"}`` mappings
     ending with a user turn. Anything else raises :class:`ValueError` naming the bad item,
     so nothing is sent to a site.
 
     >>> parse_messages("Hi")
-    Conversation(system='', history=(), prompt='Hi')
+    ParsedMessages(system='', history=(), prompt='Hi')
     >>> parse_messages([{"role": "user", "content": "Hi"},
     ...                 {"role": "assistant", "content": "Hello!"},
     ...                 {"role": "user", "content": "How are you?"}]).history
@@ -92,7 +92,7 @@ def parse_messages(messages: Messages) -> Conversation:
         raise ValueError(
             f"messages[{last_index}] has empty content; the sites reject an empty message"
         )
-    return Conversation("\n\n".join(system), tuple(turns[:-1]), prompt)
+    return ParsedMessages("\n\n".join(system), tuple(turns[:-1]), prompt)
 
 
 def _check_item(index: int, item: object) -> Tuple[str, str]:

@@ -54,7 +54,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["LocalSite", "RecordedRequest", "FAULTS", "make_reply"]
@@ -153,7 +153,9 @@ class LocalSite:
     only when the request names it, as on real sites), ``pretty_permalinks`` (else the REST
     API lives at ``?rest_route=``), ``engine_start_session`` (False: the route is missing and
     the page carries ``restNonce``), ``rotate_nonce`` (every AI Engine ``end`` hands out a new
-    nonce and the old one stops working), ``max_input`` (AI Engine max message length).
+    nonce and the old one stops working), ``max_input`` (AI Engine max message length),
+    ``plugins`` (which chatbots the page shows), ``ai_power_version`` (``"2.3"`` or later: the
+    AIPKit page, and HTTP 400 ``0`` for the legacy actions).
     """
 
     def __init__(
@@ -170,9 +172,14 @@ class LocalSite:
         engine_start_session: bool = True,
         rotate_nonce: bool = False,
         max_input: Optional[int] = None,
+        plugins: Tuple[str, ...] = ("ai-engine", "ai-power"),
+        ai_power_version: str = "1.9.8",
     ) -> None:
         if framing not in ("chunked", "close"):
             raise ValueError(f"framing must be 'chunked' or 'close'; got {framing!r}")
+        unknown = set(plugins) - {"ai-engine", "ai-power"}
+        if unknown:
+            raise ValueError(f"plugins are 'ai-engine' and 'ai-power'; got {sorted(unknown)}")
         self.host = host
         self.port = port
         self.delay = delay
@@ -184,6 +191,11 @@ class LocalSite:
         self.engine_start_session = engine_start_session
         self.rotate_nonce = rotate_nonce
         self.max_input = max_input
+        #: Which chatbots the page shows (the routes answer either way).
+        self.plugins = tuple(plugins)
+        #: "2.3" or later: the AIPKit rewrite, whose page differs and whose server answers
+        #: the legacy actions with HTTP 400 ``0``.
+        self.ai_power_version = ai_power_version
         self.requests: List[RecordedRequest] = []
         self.connections = 0
         self._lock = threading.Lock()
@@ -459,21 +471,32 @@ class _Handler(BaseHTTPRequestHandler):
         bot = site.ai_power_bot_id
         nonce = site.power_nonce
         escaped_base = base.replace("/", "\\/")
-        params = json.dumps({"ajax_url": "AJAX", "search_nonce": nonce, "logged_in": "0"})
-        params = params.replace('"AJAX"', f'"{escaped_base}\\/wp-admin\\/admin-ajax.php"')
-        page = f"""<!DOCTYPE html>
-<html lang="en-US"><head><meta charset="UTF-8"><title>Stand-in chatbot site</title>
-<script>var wpaicgParams = {params};</script>
-</head><body>
-<h1>Stand-in WordPress site</h1>
-<div class='mwai-chatbot-container' data-params='{{&quot;aiName&quot;:&quot;AI: &quot;}}'
-     data-system='{data_system}' data-theme='{{}}'></div>
-<div data-post-id = "&lt;58" data-url="{base}/" class="wpaicg-chat-shortcode" data-nonce='{nonce}'
-     data-bot-id="{bot}" data-type="shortcode" data-openai_stream_nav="1" style="width:100%"></div>
+        parts = ['<!DOCTYPE html>\n<html lang="en-US"><head><meta charset="UTF-8">'
+                 "<title>Stand-in chatbot site</title>"]
+        aipkit = _is_aipkit(site.ai_power_version)
+        if "ai-power" in site.plugins and not aipkit:
+            params = json.dumps({"ajax_url": "AJAX", "search_nonce": nonce, "logged_in": "0"})
+            params = params.replace('"AJAX"', f'"{escaped_base}\\/wp-admin\\/admin-ajax.php"')
+            parts.append(f"<script>var wpaicgParams = {params};</script>")
+        parts.append("</head><body>\n<h1>Stand-in WordPress site</h1>")
+        if "ai-engine" in site.plugins:
+            parts.append(f"""<div class='mwai-chatbot-container'
+     data-params='{{&quot;aiName&quot;:&quot;AI: &quot;}}'
+     data-system='{data_system}' data-theme='{{}}'></div>""")
+        if "ai-power" in site.plugins and aipkit:
+            ajax = f"{escaped_base}\\/wp-admin\\/admin-ajax.php"
+            parts.append(f"""<div class="aipkit_chat_container" data-bot-id="{bot}"
+     data-nonce="{nonce}"></div>
+<script>var aipkit_chat_config = {{"ajaxUrl": "{ajax}"}};</script>""")
+        elif "ai-power" in site.plugins:
+            parts.append(f"""<div data-post-id = "&lt;58" data-url="{base}/" class="wpaicg-chat-shortcode"
+     data-nonce='{nonce}' data-bot-id="{bot}" data-type="shortcode" data-openai_stream_nav="1"
+     style="width:100%"></div>
 <div class="wpaicg-chat-shortcode-messages"></div>
 <div class="wpaicg-chatbox wpaicg-chatbox-widget" data-type="widget" data-nonce="{nonce}"
-     data-post-id="" data-url="{base}/" data-bot-id="0" data-openai_stream_nav="1"></div>
-</body></html>"""
+     data-post-id="" data-url="{base}/" data-bot-id="0" data-openai_stream_nav="1"></div>""")
+        parts.append("<p>A blog post.</p></body></html>")
+        page = "\n".join(parts)
         self._send(200, page, "text/html; charset=UTF-8")
 
     # -- AI Engine -----------------------------------------------------------------------
@@ -537,7 +560,7 @@ class _Handler(BaseHTTPRequestHandler):
         site = self.site
         name = fault.name if fault else ""
         form = self.record.form
-        if name == "unsupported" or form.get("action") not in (
+        if name == "unsupported" or _is_aipkit(site.ai_power_version) or form.get("action") not in (
                 "wpaicg_chat_shortcode_message", "wpaicg_chatbox_message"):
             return self._send(400, "0", "text/html; charset=UTF-8")
         if form.get("_wpnonce") != site.power_nonce or name == "expired_nonce":
@@ -636,6 +659,12 @@ class _Handler(BaseHTTPRequestHandler):
         while sent < size and not self.site._stopping.is_set():
             write(block)
             sent += len(block)
+
+
+def _is_aipkit(version: str) -> bool:
+    """AI Power 2.3 and later is the AIPKit rewrite."""
+    numbers = [int(n) for n in re.findall(r"\d+", version)[:2]] + [0, 0]
+    return (numbers[0], numbers[1]) >= (2, 3)
 
 
 def _encode_event(event: Any) -> bytes:

@@ -1,0 +1,81 @@
+"""A multi-turn chat that keeps its history: ``bot.conversation()``."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, Optional
+
+from .base import Answer, ChatProvider, Reply
+from .messages import parse_messages
+
+__all__ = ["Conversation"]
+
+
+class Conversation:
+    """A chat with one provider that remembers what was said.
+
+    >>> from chatgpt_providers import ChatGptt
+    >>> chat = ChatGptt().conversation(system="Be brief.")
+    >>> chat.ask("Hi")                                  # doctest: +SKIP
+    'Hello!'
+    >>> for text in chat.stream("And then?"):           # doctest: +SKIP
+    ...     print(text, end="")
+    >>> len(chat.messages)                              # doctest: +SKIP
+    5
+
+    Each turn sends the whole history; the site's conversation id (AI Engine's ``chatId``,
+    AI Power's client id) stays the same until :meth:`reset`. A turn is added to the
+    history only when its reply arrived whole: a failed turn, or a stream you stopped
+    early, leaves the history as it was (the error keeps ``partial_text``).
+    """
+
+    def __init__(self, provider: Any, *, system: Optional[str] = None) -> None:
+        if system is not None and not isinstance(system, str):
+            raise ValueError(f"system must be a str; got {type(system).__name__}")
+        self.provider = provider
+        self.system = system
+        self._turns: List[Dict[str, str]] = []
+        self.chat_id: Optional[str] = None
+        self.reset()
+
+    def __repr__(self) -> str:
+        return f"Conversation({self.provider!r}, turns={len(self._turns) // 2})"
+
+    @property
+    def messages(self) -> List[Dict[str, str]]:
+        """The conversation so far as OpenAI-style messages (a copy), system first."""
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return head + [dict(turn) for turn in self._turns]
+
+    def reset(self) -> None:
+        """Forget the history and start a new conversation with the site."""
+        self._turns = []
+        self.chat_id = self.provider.new_chat_id() if isinstance(self.provider, ChatProvider) else None
+
+    def ask(self, text: str, **options: Any) -> Answer:
+        """Send ``text`` with the history; return the reply and remember both."""
+        for _ in self.stream(text, **options):
+            pass
+        return Answer(self._turns[-1]["content"])
+
+    def stream(self, text: str, **options: Any) -> Iterator[str]:
+        """Send ``text`` with the history and yield the reply as it arrives; the turn is
+        remembered once the reply has ended."""
+        messages = self.messages + [{"role": "user", "content": text}]
+        parse_messages(messages)  # bad input fails here, before any traffic
+        if isinstance(self.provider, ChatProvider):
+            options.setdefault("chat_id", self.chat_id)
+        reply = Reply()
+        return self._run(text, self.provider.stream(messages, reply=reply, **options), reply)
+
+    def display_stream(self, text: str, **options: Any) -> Answer:
+        """:meth:`stream` into one live-updating Markdown output in Jupyter."""
+        from .notebook import display_stream
+
+        return display_stream(self.stream(text, **options))
+
+    def _run(self, text: str, chunks: Iterator[str], reply: Reply) -> Iterator[str]:
+        yield from chunks
+        self._turns += [{"role": "user", "content": text},
+                        {"role": "assistant", "content": reply.text}]
+        if reply.chat_id and isinstance(self.provider, ChatProvider):
+            self.chat_id = reply.chat_id  # the site may name the conversation itself

@@ -1,0 +1,78 @@
+"""Jupyter helpers: stream a reply into one live-updating Markdown output.
+
+Imported only when used; IPython is used only when it is already running (a notebook).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Iterator, List, Optional
+
+from .base import Answer
+
+__all__ = ["display_stream", "StreamedAnswer", "in_notebook"]
+
+
+class StreamedAnswer(Answer):
+    """The reply :func:`display_stream` returns: already on screen, so Jupyter does not show
+    it a second time when it ends a cell (``print`` it, or ``display(Markdown(answer))``,
+    to show it again). Everywhere else it is a plain ``str``."""
+
+    __slots__ = ()
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def in_notebook() -> Optional[Any]:
+    """The running IPython kernel shell, or None outside a notebook (terminal IPython
+    included: it cannot update an output in place).
+
+    >>> in_notebook() is None     # plain Python
+    True
+    """
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return None
+    shell = ipython.get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return None
+    return shell
+
+
+def display_stream(chunks: Iterator[str], *, interval: float = 0.1) -> StreamedAnswer:
+    """Show text from ``chunks`` as it arrives: one Markdown output updated in place in a
+    notebook (at most every ``interval`` seconds, and once at the end), printed elsewhere.
+    Returns the whole text. An error is raised after what arrived was shown.
+
+    >>> display_stream(iter(["Hel", "lo"]))
+    Hello
+    'Hello'
+    """
+    parts: List[str] = []
+    if in_notebook() is None:
+        try:
+            for text in chunks:
+                parts.append(text)
+                sys.stdout.write(text)
+                sys.stdout.flush()
+        finally:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        return StreamedAnswer("".join(parts))
+
+    from IPython.display import Markdown, display
+
+    handle = display(Markdown(""), display_id=True)
+    shown = time.monotonic()
+    try:
+        for text in chunks:
+            parts.append(text)
+            now = time.monotonic()
+            if now - shown >= interval:
+                handle.update(Markdown("".join(parts)))
+                shown = now
+    finally:
+        handle.update(Markdown("".join(parts)))
+    return StreamedAnswer("".join(parts))
