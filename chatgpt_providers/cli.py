@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, TextIO
 
 from . import __version__, errors
 from .base import ChatProvider
+from .notebook import print_stream
 
 __all__ = ["main", "EXIT_OK", "EXIT_SITE", "EXIT_USAGE", "EXIT_NETWORK", "EXIT_REFUSED"]
 
@@ -40,6 +41,18 @@ def _providers() -> Dict[str, Callable[..., ChatProvider]]:
             "ai-engine": AIEngine, "ai-power": AIPower}
 
 
+def _command(commands, name: str, help: str, description: str, epilog: str
+             ) -> argparse.ArgumentParser:  # noqa: A002 - argparse's own word
+    return commands.add_parser(name, help=help, description=description, epilog=epilog,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _connection_options(parser) -> None:
+    parser.add_argument("--proxy", metavar="URL", help="proxy for all requests, e.g. http://host:3128")
+    parser.add_argument("--timeout", metavar="S", type=float,
+                        help="seconds to wait for the connection and between reads (default 10/60)")
+
+
 def _client_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("site and connection")
     group.add_argument("--provider", default="chatgpt4online",
@@ -50,9 +63,7 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
                        help="the site's address, e.g. http://127.0.0.1:8080 for the stand-in")
     group.add_argument("--page", metavar="PATH",
                        help="the page that shows the chatbot (default: the home page)")
-    group.add_argument("--proxy", metavar="URL", help="proxy for all requests, e.g. http://host:3128")
-    group.add_argument("--timeout", metavar="S", type=float,
-                       help="seconds to wait for the connection and between reads (default 10/60)")
+    _connection_options(group)
     group.add_argument("--retries", metavar="N", type=int,
                        help="retries of transient failures before any text (default 2; 0: none)")
     group.add_argument("--system", metavar="TEXT", help="a system message sent with the question")
@@ -66,67 +77,59 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    ask = commands.add_parser(
-        "ask", help="ask one question and stream the answer",
+    ask = _command(
+        commands, "ask", help="ask one question and stream the answer",
         description="Ask one question and stream the answer to stdout as it arrives.",
         epilog=f'examples:\n  {PROG} ask "What is WordPress?"\n  echo "Hi" | {PROG} ask '
-               "--provider chatgptt --no-stream\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+               "--provider chatgptt --no-stream\n")
     ask.add_argument("question", nargs="?", help="the question (read from stdin when omitted)")
     ask.add_argument("--no-stream", action="store_true", help="print the whole answer at the end")
     _client_options(ask)
 
-    chat = commands.add_parser(
-        "chat", help="an interactive conversation (history kept)",
+    chat = _command(
+        commands, "chat", help="an interactive conversation (history kept)",
         description="An interactive conversation in the terminal. The history is sent with "
                     "each turn. Commands: /reset starts over, /exit (or Ctrl-D) quits.",
-        epilog=f"example:\n  {PROG} chat --provider chatgptt\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=f"example:\n  {PROG} chat --provider chatgptt\n")
     _client_options(chat)
 
-    demo = commands.add_parser(
-        "demo", help="ask both providers through the built-in local stand-in (offline)",
+    demo = _command(
+        commands, "demo", help="ask both providers through the built-in local stand-in (offline)",
         description="Start the built-in stand-in site on a free local port and ask both "
                     "providers through the real client code over loopback. No internet needed.",
-        epilog=f'example:\n  {PROG} demo "What can you do?"\n',
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=f'example:\n  {PROG} demo "What can you do?"\n')
     demo.add_argument("question", nargs="?", default="Hello! What can you do?",
                       help="the question to ask (default: a greeting)")
     demo.add_argument("--delay", type=float, default=0.03, metavar="S",
                       help="seconds between streamed words (default 0.03)")
 
-    detect = commands.add_parser(
-        "detect", help="say which chatbot plugin a page runs",
+    detect = _command(
+        commands, "detect", help="say which chatbot plugin a page runs",
         description="Fetch a page and say whether it runs an AI Engine or AI Power chatbot, "
                     "and how to use it from Python. Exit 0 when supported, 1 when not.",
-        epilog=f"example:\n  {PROG} detect https://chatgptt.me/\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=f"example:\n  {PROG} detect https://chatgptt.me/\n")
     detect.add_argument("url", help="the page that shows the chatbot")
-    detect.add_argument("--proxy", metavar="URL", help="proxy for all requests")
-    detect.add_argument("--timeout", metavar="S", type=float, help="seconds (default 10/60)")
+    _connection_options(detect)
 
-    check = commands.add_parser(
-        "check", help="health table: reachable, plugin, nonce, first-text latency",
+    check = _command(
+        commands, "check", help="health table: reachable, plugin, nonce, first-text latency",
         description="Check sites step by step (page, plugin, nonce, a first answer) and print "
                     "a table with a diagnosis for each failure. Both presets by default. "
                     "Exit 0 when every site is healthy, 1 otherwise.",
         epilog=f"examples:\n  {PROG} check\n  {PROG} check --provider chatgptt\n"
-               f"  {PROG} check --base-url http://127.0.0.1:8080\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+               f"  {PROG} check --base-url http://127.0.0.1:8080\n")
     check.add_argument("--provider", choices=["chatgpt4online", "chatgptt"],
                        help="check one preset (default: both)")
     check.add_argument("--base-url", metavar="URL",
                        help="check this site (its plugin is detected from the page)")
     check.add_argument("--page", metavar="PATH", help="the page that shows the chatbot")
-    check.add_argument("--proxy", metavar="URL", help="proxy for all requests")
-    check.add_argument("--timeout", metavar="S", type=float, help="seconds (default 10/60)")
+    _connection_options(check)
 
-    serve = commands.add_parser(
-        "serve", help="run the stand-in site in the foreground",
+    serve = _command(
+        commands, "serve", help="run the stand-in site in the foreground",
         description="Run the built-in stand-in WordPress site (both plugins) until Ctrl-C.",
         epilog=f"example:\n  {PROG} serve --port 8080 &\n  {PROG} ask --provider chatgptt "
-               "--base-url http://127.0.0.1:8080 Hi\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+               "--base-url http://127.0.0.1:8080 Hi\n")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     serve.add_argument("--delay", type=float, default=0.05, metavar="S",
@@ -199,21 +202,6 @@ def _messages(system: Optional[str], history: List[dict], question: str) -> List
     return messages + history + [{"role": "user", "content": question}]
 
 
-def _print_stream(chunks) -> str:
-    """Print text as it arrives; always end on a new line, even when the stream fails."""
-    parts = []
-    try:
-        for text in chunks:
-            parts.append(text)
-            sys.stdout.write(text)
-            sys.stdout.flush()
-    finally:
-        if parts and not parts[-1].endswith("\n"):
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-    return "".join(parts)
-
-
 def _ask(args: argparse.Namespace) -> int:
     question = args.question
     if question is None:
@@ -225,7 +213,7 @@ def _ask(args: argparse.Namespace) -> int:
         if args.no_stream:
             print(client.complete(messages))
         else:
-            _print_stream(client.stream(messages))
+            print_stream(client.stream(messages))
     return EXIT_OK
 
 
@@ -253,7 +241,7 @@ def _chat(args: argparse.Namespace) -> int:
             if interactive:
                 sys.stdout.write("bot> ")
             try:
-                answer = _print_stream(client.stream(_messages(args.system, history, question)))
+                answer = print_stream(client.stream(_messages(args.system, history, question)))
             except errors.ProviderError as exc:
                 _report(exc)
                 continue  # the failed turn is not added to the history
@@ -271,7 +259,7 @@ def _demo(args: argparse.Namespace) -> int:
         for cls in (Chatgpt4Online, ChatGptt):
             print(f"== {cls.__name__} ({cls.plugin} protocol), asked: {args.question!r}")
             with cls(base_url=site.url) as client:
-                _print_stream(client.stream(args.question))
+                print_stream(client.stream(args.question))
             print()
         print(f"These answers come from the built-in local stand-in at {site.url}, not from "
               "chatgpt4online.org or chatgptt.me:\nthe same client code talks to the real "
@@ -279,7 +267,7 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _connection_options(args: argparse.Namespace) -> dict:
+def _connection_values(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in ("proxy", "timeout")
             if getattr(args, name) is not None}
 
@@ -287,7 +275,7 @@ def _connection_options(args: argparse.Namespace) -> dict:
 def _detect(args: argparse.Namespace) -> int:
     from .detection import AI_ENGINE, describe, detect
 
-    found = detect(args.url, **_connection_options(args))
+    found = detect(args.url, **_connection_values(args))
     print(describe(found))
     if not found.supported:
         return EXIT_SITE
@@ -301,7 +289,7 @@ def _detect(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from .health import check, format_table
 
-    options = _connection_options(args)
+    options = _connection_values(args)
     if args.base_url:
         from .detection import client_for, detect
 

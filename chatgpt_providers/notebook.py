@@ -11,7 +11,7 @@ from typing import Any, Iterator, List, Optional
 
 from .base import Answer
 
-__all__ = ["display_stream", "StreamedAnswer", "in_notebook"]
+__all__ = ["display_stream", "print_stream", "StreamedAnswer", "in_notebook"]
 
 
 class StreamedAnswer(Answer):
@@ -41,6 +41,27 @@ def in_notebook() -> Optional[Any]:
     return shell
 
 
+def print_stream(chunks: Iterator[str]) -> str:
+    """Print text as it arrives and return it all; end on a new line even when the stream
+    fails, so an error message starts on a line of its own.
+
+    >>> print_stream(iter(["Hel", "lo"]))
+    Hello
+    'Hello'
+    """
+    parts: List[str] = []
+    try:
+        for text in chunks:
+            parts.append(text)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    finally:
+        if parts and not parts[-1].endswith("\n"):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+    return "".join(parts)
+
+
 def display_stream(chunks: Iterator[str], *, interval: float = 0.1) -> StreamedAnswer:
     """Show text from ``chunks`` as it arrives: one Markdown output updated in place in a
     notebook (at most every ``interval`` seconds, and once at the end), printed elsewhere.
@@ -50,17 +71,9 @@ def display_stream(chunks: Iterator[str], *, interval: float = 0.1) -> StreamedA
     Hello
     'Hello'
     """
-    parts: List[str] = []
     if in_notebook() is None:
-        try:
-            for text in chunks:
-                parts.append(text)
-                sys.stdout.write(text)
-                sys.stdout.flush()
-        finally:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-        return StreamedAnswer("".join(parts))
+        return StreamedAnswer(print_stream(chunks))
+    parts: List[str] = []
 
     from IPython.display import Markdown, display
 
