@@ -146,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code.
 
-    >>> main(["--version"])                       # doctest: +SKIP
-    chatgpt-providers 0.1.0
+    >>> main(["ask", "--provider", "ai-power", "Hi"])     # no --base-url: a usage error
+    2
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -169,7 +169,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def exit_code(exc: errors.ProviderError) -> int:
-    """The exit code for a provider error."""
+    """The exit code for a provider error.
+
+    >>> exit_code(errors.RejectedError("no")), exit_code(errors.TimeoutError("slow"))
+    (4, 3)
+    """
     if isinstance(exc, (errors.NetworkError, errors.StreamInterruptedError)):
         return EXIT_NETWORK
     if isinstance(exc, (errors.RejectedError, errors.BlockedError, errors.RateLimitError,
