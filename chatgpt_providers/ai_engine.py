@@ -34,7 +34,12 @@ _TEXT_SUBTYPES = (None, "content")
 
 class EngineTokens(Record):
     """What a chat request needs from the site: where the REST API is, the nonce, the
-    session, and which bot to talk to."""
+    session, and which bot to talk to. The nonce stays out of ``repr``:
+
+    >>> tokens = EngineTokens("https://s/wp-json", "a1b2c3d4e5", "sess", "default", None, 58)
+    >>> "a1b2c3d4e5" in repr(tokens), tokens.bot_id
+    (False, 'default')
+    """
 
     __slots__ = ("rest_url", "nonce", "session_id", "bot_id", "custom_id", "context_id")
     _hidden = ("nonce",)

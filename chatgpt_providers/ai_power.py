@@ -40,7 +40,11 @@ _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
 
 class PowerTokens(Record):
-    """What a chat request needs from the page: the nonce and the chatbot's settings."""
+    """What a chat request needs from the page: the nonce and the chatbot's settings.
+
+    >>> PowerTokens("0a1b2c3d4e", "58", "https://s/", "4", "shortcode", "https://s/a.php").identity
+    'custom_bot_4'
+    """
 
     __slots__ = ("nonce", "post_id", "page_url", "bot_id", "chat_type", "ajax_url")
     _hidden = ("nonce",)
@@ -84,7 +88,12 @@ class AIPower(ChatProvider):
         self.client_id = self.new_chat_id()
 
     def new_chat_id(self) -> str:
-        """A ``wpaicg_chat_client_id``: 10 letters and digits (the conversation's id here)."""
+        """A ``wpaicg_chat_client_id``: 10 letters and digits (the conversation's id here).
+
+        >>> chat_id = AIPower("https://site.example").new_chat_id()
+        >>> len(chat_id), chat_id.isalnum()
+        (10, True)
+        """
         return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(10))
 
     # -- the nonce -----------------------------------------------------------------------
@@ -206,7 +215,7 @@ class AIPower(ChatProvider):
         if status == "error" and any(f in message.lower() for f in _NONCE_FAILURES):
             raise NonceRefused(response, f"{message!r}")
         if status == "error" or _flag(data):
-            raise site_error(data, response)
+            raise _site_error(data, response)
         if status == "success":
             answer = data.get("data")
             return answer if isinstance(answer, str) else json.dumps(answer)
@@ -222,7 +231,7 @@ class AIPower(ChatProvider):
                         done = True
                         break
                     if data == "[LIMITED]":
-                        raise upstream_error(held, response, "the site's AI backend failed")
+                        raise _upstream_error(held, response, "the site's AI backend failed")
                     broken = re.match(_BROKEN_WORD, data or "", re.DOTALL)
                     if broken:
                         held.append(broken.group(1))
@@ -233,7 +242,7 @@ class AIPower(ChatProvider):
                     continue
                 if "choices" not in event:
                     if _flag(event) or event.get("status") == "error":
-                        raise site_error(event, response)
+                        raise _site_error(event, response)
                     continue
                 choices = event["choices"]
                 if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -270,7 +279,7 @@ class AIPower(ChatProvider):
             self._drain(response, pieces)
             return
         if held or plugin_stop:
-            raise upstream_error(held, response, "the site's AI backend reported an error")
+            raise _upstream_error(held, response, "the site's AI backend reported an error")
         raise errors.StreamInterruptedError(
             f"the connection to {response.url} ended before [DONE]; try again",
             url=response.url, status_code=response.status_code,
@@ -318,7 +327,7 @@ def _flag(event: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def site_error(event: Dict[str, Any], response: requests.Response) -> errors.ProviderError:
+def _site_error(event: Dict[str, Any], response: requests.Response) -> errors.ProviderError:
     """The typed error for an AI Power error body or flag event."""
     flag = _flag(event)
     message = str(event.get("msg") or "no reason given")
@@ -338,7 +347,7 @@ def site_error(event: Dict[str, Any], response: requests.Response) -> errors.Pro
     return errors.ServerError(f"the chatbot failed: {message!r}; try again later", **fields)
 
 
-def upstream_error(words: List[str], response: requests.Response, fallback: str
+def _upstream_error(words: List[str], response: requests.Response, fallback: str
                    ) -> errors.ServerError:
     message = "".join(words).strip() or fallback
     return errors.ServerError(

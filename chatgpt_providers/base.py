@@ -51,12 +51,18 @@ class TextBuffer:
         self._recent: List[str] = []
 
     def append(self, text: str) -> None:
+        """Add a piece of text (see the class example)."""
         self._recent.append(text)
         if len(self._recent) >= self.BATCH:
             self.compact()
 
     def compact(self) -> None:
-        """Join the recent small pieces into one string."""
+        """Join the recent small pieces into one string (the text does not change).
+
+        >>> buffer = TextBuffer(); buffer.append("a"); buffer.append("b"); buffer.compact()
+        >>> buffer.getvalue()
+        'ab'
+        """
         if self._recent:
             self._joined.append("".join(self._recent))
             self._recent.clear()
@@ -68,13 +74,14 @@ class TextBuffer:
         return bool(self._joined) or any(self._recent)
 
     def getvalue(self) -> str:
-        """All the text so far."""
+        """All the text so far (see the class example)."""
         if not self._joined:
             return "".join(self._recent)
         return "".join(self._joined + self._recent)
 
     def is_prefix_of(self, text: str) -> bool:
-        """Whether ``text`` starts with all the text so far (without copying either)."""
+        """Whether ``text`` starts with all the text so far (without copying either); see
+        the class example."""
         offset = 0
         for piece in self._joined + self._recent:
             if not text.startswith(piece, offset):
@@ -132,12 +139,19 @@ class Answer(str):
 
 
 class ChatAPI:
-    """Calls built on ``stream``/``reply``, shared by single providers and RetryProvider."""
+    """Calls built on ``stream``/``reply``, shared by single providers and RetryProvider.
+
+    >>> from chatgpt_providers import ChatGptt, RetryProvider
+    >>> isinstance(ChatGptt(), ChatAPI), isinstance(RetryProvider([ChatGptt]), ChatAPI)
+    (True, True)
+    """
 
     def stream(self, messages: Messages, **options: Any) -> Iterator[str]:
+        """Yield the reply's text as it arrives (each subclass implements it)."""
         raise NotImplementedError
 
     def reply(self, messages: Messages, **options: Any) -> Reply:
+        """The whole :class:`Reply` (each subclass implements it)."""
         raise NotImplementedError
 
     def complete(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Answer:
@@ -211,7 +225,11 @@ def _under_deadline(inner: Iterator[str], deadline: Tuple[float, float]) -> Iter
 
 
 def normalize_base_url(base_url: object, provider: str) -> str:
-    """``https://site.example/`` -> ``https://site.example``; anything not http(s) is an error."""
+    """``https://site.example/`` -> ``https://site.example``; anything not http(s) is an error.
+
+    >>> normalize_base_url("https://site.example/ ", "ChatGptt")
+    'https://site.example'
+    """
     if not isinstance(base_url, str) or not base_url.strip():
         raise ValueError(
             f"{provider} needs base_url=, the site's address, e.g. 'https://site.example'"
@@ -231,6 +249,11 @@ class ChatProvider(ChatAPI):
     One instance keeps one ``requests.Session`` (keep-alive, cookies) and the site's nonce,
     reused across calls. Share an instance between threads freely: a lock makes the nonce
     fetch and refresh happen once, and every call has its own request and response.
+
+    >>> from chatgpt_providers import AIEngine
+    >>> bot = AIEngine("https://site.example", timeout=(5, 30), retries=1)
+    >>> bot.transport.timeout, bot.retry_policy.retries
+    ((5.0, 30.0), 1)
     """
 
     #: The site a preset talks to by default; generic protocol clients have none.
@@ -354,7 +377,12 @@ class ChatProvider(ChatAPI):
         return reply
 
     def new_chat_id(self) -> str:
-        """A fresh id for a conversation with this site (see :meth:`conversation`)."""
+        """A fresh id for a conversation with this site (see :meth:`conversation`).
+
+        >>> from chatgpt_providers import AIEngine
+        >>> len(AIEngine("https://site.example").new_chat_id())
+        12
+        """
         return secrets.token_hex(6)
 
     @classmethod

@@ -58,7 +58,8 @@ class RateGate:
             self._condition.notify_all()
 
     def slow_down(self, retry_after: Optional[float]) -> None:
-        """A rate limit: fewer at once, and a pause before the next one starts."""
+        """A rate limit: fewer at once, and a pause before the next one starts (see the
+        class example)."""
         with self._condition:
             self.allowed = max(1, self.allowed // 2)
             self._successes = 0
@@ -68,6 +69,12 @@ class RateGate:
             self._condition.notify_all()
 
     def succeeded(self) -> None:
+        """A success: after ``recover_after`` in a row, one more may run at once.
+
+        >>> gate = RateGate(4, recover_after=1); gate.slow_down(0); gate.succeeded()
+        >>> gate.allowed
+        3
+        """
         with self._condition:
             self._successes += 1
             if self._successes >= self._recover_after and self.allowed < self.workers:
@@ -84,6 +91,12 @@ def run_batch(provider: Any, prompts: Iterable[Any], *, workers: int = 4,
     :class:`~chatgpt_providers.ProviderError`, or ValueError for a bad prompt) and the rest
     go on. Rate limits slow the pool down (see :class:`RateGate`). With ``progress``, a
     tqdm bar when tqdm is installed, else a counter on stderr.
+
+    >>> from chatgpt_providers import ChatGptt
+    >>> from chatgpt_providers.testing import LocalSite
+    >>> with LocalSite() as site:
+    ...     run_batch(ChatGptt(base_url=site.url), ["a", "b", []], workers=2)
+    ['Echo: a', 'Echo: b', ValueError("messages is empty; pass at least one user message, e.g. 'Hi'")]
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number >= 1; got {workers!r}")

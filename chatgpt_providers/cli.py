@@ -70,7 +70,11 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and docs)."""
+    """The argument parser (exposed for tests and docs).
+
+    >>> build_parser().parse_args(["ask", "Hi", "--provider", "chatgptt"]).provider
+    'chatgptt'
+    """
     parser = argparse.ArgumentParser(
         prog=PROG, description="Chat with the free AI Engine and AI Power chatbots of WordPress sites.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)

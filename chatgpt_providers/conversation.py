@@ -47,19 +47,41 @@ class Conversation:
         return head + [dict(turn) for turn in self._turns]
 
     def reset(self) -> None:
-        """Forget the history and start a new conversation with the site."""
+        """Forget the history and start a new conversation with the site.
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> chat = ChatGptt().conversation(system="Be brief.")
+        >>> old = chat.chat_id
+        >>> chat.reset()
+        >>> chat.messages, chat.chat_id != old
+        ([{'role': 'system', 'content': 'Be brief.'}], True)
+        """
         self._turns = []
         self.chat_id = self.provider.new_chat_id() if isinstance(self.provider, ChatProvider) else None
 
     def ask(self, text: str, **options: Any) -> Answer:
-        """Send ``text`` with the history; return the reply and remember both."""
+        """Send ``text`` with the history; return the reply and remember both.
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> from chatgpt_providers.testing import LocalSite
+        >>> with LocalSite() as site:
+        ...     chat = ChatGptt(base_url=site.url).conversation()
+        ...     _ = chat.ask("Hi")
+        ...     chat.ask("Again")
+        'Echo: Again (history: 2 turns, last: Echo: Hi)'
+        """
         for _ in self.stream(text, **options):
             pass
         return Answer(self._turns[-1]["content"])
 
     def stream(self, text: str, **options: Any) -> Iterator[str]:
         """Send ``text`` with the history and yield the reply as it arrives; the turn is
-        remembered once the reply has ended."""
+        remembered once the reply has ended.
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> for text in ChatGptt().conversation().stream("Hi"):    # doctest: +SKIP
+        ...     print(text, end="")
+        """
         messages = self.messages + [{"role": "user", "content": text}]
         parse_messages(messages)  # bad input fails here, before any traffic
         if isinstance(self.provider, ChatProvider):
@@ -68,7 +90,12 @@ class Conversation:
         return self._run(text, self.provider.stream(messages, reply=reply, **options), reply)
 
     def display_stream(self, text: str, **options: Any) -> Answer:
-        """:meth:`stream` into one live-updating Markdown output in Jupyter."""
+        """:meth:`stream` into one live-updating Markdown output in Jupyter (printed as it
+        arrives elsewhere).
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> ChatGptt().conversation().display_stream("Hi")     # doctest: +SKIP
+        """
         from .notebook import display_stream
 
         return display_stream(self.stream(text, **options))

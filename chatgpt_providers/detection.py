@@ -25,7 +25,11 @@ _CONNECTION_OPTIONS = ("proxy", "proxies", "timeout", "headers", "verify", "sess
 class Detection(Record):
     """What :func:`detect` found: ``plugin`` (``"AI Engine"``, ``"AI Power"``,
     ``"AI Power 2.3+"`` or None), the site's ``base_url``, the ``page`` path, a short
-    ``detail`` for people, and the page's ``html``."""
+    ``detail`` for people, and the page's ``html``.
+
+    >>> Detection("AI Power", "https://s", "/chat/", "a widget", "<html>").supported
+    True
+    """
 
     __slots__ = ("plugin", "base_url", "page", "detail", "html")
     _hidden = ("html",)
@@ -124,7 +128,13 @@ def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> ChatPr
 
 
 def client_for(found: Detection, **options: Any) -> ChatProvider:
-    """The client for a :class:`Detection`, primed with the page it came from."""
+    """The client for a :class:`Detection`, primed with the page it came from.
+
+    >>> page = '<div class="wpaicg-chatbox" data-type="widget" data-nonce="0a1b2c3d4e"></div>'
+    >>> bot = client_for(detect_in_page(page, "https://s.example", "/chat/"))
+    >>> bot, bot.page_url
+    (AIPower('https://s.example'), 'https://s.example/chat/')
+    """
     if found.plugin == AI_ENGINE:
         engine = AIEngine(found.base_url, page=found.page, **options)
         engine._seen_page = found.html  # its settings are read from this page, not fetched again
@@ -141,7 +151,11 @@ def client_for(found: Detection, **options: Any) -> ChatProvider:
 
 
 def describe(found: Detection) -> str:
-    """One line for people, e.g. for ``chatgpt-providers detect``."""
+    """One line for people, e.g. for ``chatgpt-providers detect``.
+
+    >>> describe(Detection(None, "https://s", "/", "no chatbot", ""))
+    'https://s/: no chatbot'
+    """
     where = f"{found.base_url}{found.page}"
     if not found.plugin:
         return f"{where}: {found.detail}"

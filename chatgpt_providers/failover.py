@@ -68,7 +68,11 @@ class RetryProvider(ChatAPI):
         self.close()
 
     def close(self) -> None:
-        """Close every provider's session."""
+        """Close every provider's session.
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> RetryProvider([ChatGptt]).close()
+        """
         for provider in self.providers:
             provider.close()
 
@@ -95,7 +99,13 @@ class RetryProvider(ChatAPI):
         return self._first_answer(ask)
 
     def reply(self, messages: Messages, *, model: Optional[str] = None) -> Reply:
-        """The :class:`~chatgpt_providers.Reply` of the first provider that answers."""
+        """The :class:`~chatgpt_providers.Reply` of the first provider that answers;
+        ``reply.provider`` names it.
+
+        >>> from chatgpt_providers import Chatgpt4Online, ChatGptt
+        >>> RetryProvider([Chatgpt4Online, ChatGptt]).reply("Hi").provider   # doctest: +SKIP
+        'Chatgpt4Online'
+        """
         parse_messages(messages)
         for result in self._first_answer(lambda p: iter([p.reply(messages, model=model)])):
             return result
@@ -104,7 +114,13 @@ class RetryProvider(ChatAPI):
     def create_completion(self, model: str, messages: Messages, stream: bool = True,
                           **options: Any) -> Iterator[str]:
         """gpt4free's call: a generator of text (the whole reply once when ``stream=False``).
-        Connection options belong to the providers, so only ``proxy=None`` is accepted here."""
+        Connection options belong to the providers, so only ``proxy=None`` is accepted here.
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> bot = RetryProvider([ChatGptt])
+        >>> "".join(bot.create_completion("gpt-4o", "Hi"))          # doctest: +SKIP
+        'Hello!'
+        """
         if options.get("proxy") is not None or set(options) - {"proxy"}:
             raise TypeError("RetryProvider.create_completion takes no connection options; give "
                             "them to the providers (or to RetryProvider([...], proxy=...))")

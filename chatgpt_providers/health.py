@@ -15,7 +15,11 @@ __all__ = ["Health", "check", "format_table"]
 
 class Health(Record):
     """One site's health: reachable, plugin found, nonce obtained, first-text latency (ms),
-    and a diagnosis (``"ok"`` when all is well)."""
+    and a diagnosis (``"ok"`` when all is well).
+
+    >>> Health("https://s", "ChatGptt", True, "AI Power", False, None, "nonce refused").ok
+    False
+    """
 
     __slots__ = ("site", "provider", "reachable", "plugin", "nonce", "first_text_ms", "diagnosis")
 

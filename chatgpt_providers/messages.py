@@ -20,6 +20,9 @@ class ParsedMessages(Record):
 
     ``system`` joins every system message (``""`` if none), ``history`` holds the earlier
     user/assistant turns as ``(role, content)`` pairs, ``prompt`` is the final user turn.
+
+    >>> ParsedMessages("", (("user", "Hi"),), "Again").prompt
+    'Again'
     """
 
     __slots__ = ("system", "history", "prompt")

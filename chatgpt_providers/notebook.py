@@ -17,7 +17,11 @@ __all__ = ["display_stream", "print_stream", "StreamedAnswer", "in_notebook"]
 class StreamedAnswer(Answer):
     """The reply :func:`display_stream` returns: already on screen, so Jupyter does not show
     it a second time when it ends a cell (``print`` it, or ``display(Markdown(answer))``,
-    to show it again). Everywhere else it is a plain ``str``."""
+    to show it again). Everywhere else it is a plain ``str``.
+
+    >>> StreamedAnswer("Hi").upper()
+    'HI'
+    """
 
     __slots__ = ()
 

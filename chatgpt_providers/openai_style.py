@@ -48,7 +48,13 @@ class CompletionUsage(_Dump):
 
     @classmethod
     def from_site(cls, usage: Any) -> Optional[CompletionUsage]:
-        """The site's figures, or None when it sent none (they are never invented)."""
+        """The site's figures, or None when it sent none (they are never invented).
+
+        >>> CompletionUsage.from_site({"prompt_tokens": 3, "total_tokens": 5})
+        CompletionUsage(prompt_tokens=3, completion_tokens=None, total_tokens=5)
+        >>> CompletionUsage.from_site(None) is None
+        True
+        """
         if not isinstance(usage, dict):
             return None
         figures = {name: usage.get(name) for name in ("prompt_tokens", "completion_tokens",
@@ -59,12 +65,16 @@ class CompletionUsage(_Dump):
 
 @dataclass
 class ChatCompletionMessage(_Dump):
+    """Part of :class:`ChatCompletion` (see its example)."""
+
     content: str
     role: str = "assistant"
 
 
 @dataclass
 class Choice(_Dump):
+    """Part of :class:`ChatCompletion` (see its example)."""
+
     index: int
     message: ChatCompletionMessage
     finish_reason: str = "stop"
@@ -72,7 +82,13 @@ class Choice(_Dump):
 
 @dataclass
 class ChatCompletion(_Dump):
-    """What ``create(stream=False)`` returns: ``.choices[0].message.content``."""
+    """What ``create(stream=False)`` returns: ``.choices[0].message.content``.
+
+    >>> done = ChatCompletion("chatcmpl-1", 0, "gpt-4o", "ChatGptt",
+    ...                       [Choice(0, ChatCompletionMessage("Hi!"))])
+    >>> done.choices[0].message.content, done.model_dump()["choices"][0]["finish_reason"]
+    ('Hi!', 'stop')
+    """
 
     id: str
     created: int
@@ -85,12 +101,16 @@ class ChatCompletion(_Dump):
 
 @dataclass
 class ChoiceDelta(_Dump):
+    """Part of :class:`ChatCompletionChunk` (see its example)."""
+
     content: Optional[str] = None
     role: Optional[str] = None
 
 
 @dataclass
 class ChunkChoice(_Dump):
+    """Part of :class:`ChatCompletionChunk` (see its example)."""
+
     index: int
     delta: ChoiceDelta
     finish_reason: Optional[str] = None
@@ -99,7 +119,13 @@ class ChunkChoice(_Dump):
 @dataclass
 class ChatCompletionChunk(_Dump):
     """One piece of ``create(stream=True)``: ``.choices[0].delta.content``; the last one
-    has content ``""`` and ``finish_reason == "stop"``."""
+    has content ``""`` and ``finish_reason == "stop"``.
+
+    >>> last = ChatCompletionChunk("chatcmpl-1", 0, "gpt-4o", "ChatGptt",
+    ...                            [ChunkChoice(0, ChoiceDelta(content=""), "stop")])
+    >>> last.to_dict()["choices"][0]
+    {'index': 0, 'delta': {'content': '', 'role': None}, 'finish_reason': 'stop'}
+    """
 
     id: str
     created: int
@@ -189,7 +215,10 @@ class Client:
         return f"Client(provider={self.provider!r})"
 
     def close(self) -> None:
-        """Close the provider's connections."""
+        """Close the provider's connections.
+
+        >>> Client(provider="chatgptt").close()
+        """
         self.provider.close()
 
     def __enter__(self) -> Client:

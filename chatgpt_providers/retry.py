@@ -56,7 +56,12 @@ class RetryPolicy:
                 f"backoff={self.backoff})")
 
     def backoff_delay(self, attempt: int) -> float:
-        """Exponential backoff with jitter: between half and all of ``backoff * 2**attempt``."""
+        """Exponential backoff with jitter: between half and all of ``backoff * 2**attempt``
+        (capped at ``max_retry_wait``).
+
+        >>> 1.0 <= RetryPolicy(backoff=0.5).backoff_delay(2) <= 2.0
+        True
+        """
         ceiling = min(self.max_retry_wait, self.backoff * (2 ** attempt))
         return ceiling * (0.5 + 0.5 * self.random())
 
@@ -65,6 +70,10 @@ class RetryPolicy:
         """Seconds to wait before retry number ``attempt + 1``, or None to give up.
 
         ``deadline`` (on ``clock``'s scale) is when the whole call must be over.
+
+        >>> busy = errors.RateLimitError("busy", retry_after=3.0, status_code=429)
+        >>> RetryPolicy().wait_before_retry(busy, 0), RetryPolicy(retries=0).wait_before_retry(busy, 0)
+        (3.0, None)
         """
         if attempt >= self.retries or not isinstance(exc, errors.ProviderError):
             return None
@@ -84,7 +93,13 @@ class RetryPolicy:
 
     @staticmethod
     def is_transient(exc: errors.ProviderError) -> bool:
-        """A failure that another attempt may well not meet."""
+        """A failure that another attempt may well not meet.
+
+        >>> RetryPolicy.is_transient(errors.ServerError("x", status_code=503))
+        True
+        >>> RetryPolicy.is_transient(errors.TimeoutError("x", phase="read"))
+        False
+        """
         if isinstance(exc, errors.TimeoutError):
             return exc.phase == "connect"
         if isinstance(exc, (errors.NetworkError, errors.StreamInterruptedError)):

@@ -85,13 +85,24 @@ def make_reply(message: str, history: List[str]) -> str:
 
 
 def words(text: str) -> List[str]:
-    """Split a reply into the pieces streamed one event each (words with their spaces)."""
+    """Split a reply into the pieces streamed one event each (words with their spaces).
+
+    >>> words("Echo: Hi there")
+    ['Echo: ', 'Hi ', 'there']
+    """
     return _WORD.findall(text) or [text]
 
 
 @dataclass
 class RecordedRequest:
-    """One request the stand-in received, for tests to assert on."""
+    """One request the stand-in received, for tests to assert on.
+
+    >>> from chatgpt_providers import ChatGptt
+    >>> with LocalSite() as site:
+    ...     _ = ChatGptt(base_url=site.url).complete("Hi")
+    ...     site.requests[-1].form["message"], site.requests[-1].status
+    ('Hi', 200)
+    """
 
     method: str
     path: str
@@ -114,7 +125,11 @@ class RecordedRequest:
         return self.finished_at - self.started_at
 
     def summary(self) -> Dict[str, Any]:
-        """The record without headers and body, as the control route reports it."""
+        """The record without headers and body, as the control route reports it.
+
+        >>> sorted(RecordedRequest("GET", "/", {}, {}, b"", "page").summary())[:3]
+        ['connection', 'events_written', 'finished_at']
+        """
         return {"method": self.method, "path": self.path, "route": self.route,
                 "status": self.status, "connection": self.connection,
                 "events_written": self.events_written, "started_at": self.started_at,
@@ -216,7 +231,13 @@ class LocalSite:
         return f"http://{self.host}:{self._server.server_address[1]}"
 
     def start(self) -> LocalSite:
-        """Bind and serve in a background thread; returns the site."""
+        """Bind and serve in a background thread; returns the site.
+
+        >>> site = LocalSite().start()
+        >>> site.url.startswith("http://127.0.0.1:")
+        True
+        >>> site.stop()
+        """
         if self._server is not None:
             return self
         handler = type("Handler", (_Handler,), {"site": self})
@@ -230,7 +251,7 @@ class LocalSite:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket (stalled streams end too)."""
+        """Stop serving and close the socket (stalled streams end too); see :meth:`start`."""
         if self._server is None:
             return
         self._stopping.set()
@@ -241,7 +262,10 @@ class LocalSite:
         self._server = None
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (for ``chatgpt-providers serve``)."""
+        """Serve in the calling thread until interrupted (for ``chatgpt-providers serve``).
+
+        >>> site = LocalSite(port=0)   # site.serve_forever() then blocks until Ctrl-C
+        """
         self.start()
         try:
             while self._thread and self._thread.is_alive():
@@ -271,24 +295,44 @@ class LocalSite:
             self._faults.append(_Fault(fault, count, target, params))
 
     def clear_faults(self) -> None:
-        """Forget every pending fault."""
+        """Forget every pending fault.
+
+        >>> site = LocalSite(); site.inject("drop", count=3); site.clear_faults()
+        """
         with self._lock:
             self._faults.clear()
 
     def expire_nonces(self) -> None:
-        """Issue new nonces for both plugins; the old ones are refused from now on."""
+        """Issue new nonces for both plugins; the old ones are refused from now on.
+
+        >>> site = LocalSite(); old = site.power_nonce; site.expire_nonces()
+        >>> site.power_nonce != old
+        True
+        """
         with self._lock:
             self.engine_nonce = _nonce()
             self.power_nonce = _nonce()
 
     def clear_log(self) -> None:
-        """Empty the request log and the connection count."""
+        """Empty the request log and the connection count.
+
+        >>> site = LocalSite(); site.clear_log(); site.requests
+        []
+        """
         with self._lock:
             self.requests.clear()
             self.connections = 0
 
     def routes(self) -> List[str]:
-        """The routes of the logged requests, in order (``page``, ``session``, ``submit``, ``ajax``)."""
+        """The routes of the logged requests, in order (``page``, ``session``, ``submit``,
+        ``ajax``, ...).
+
+        >>> from chatgpt_providers import Chatgpt4Online
+        >>> with LocalSite() as site:
+        ...     _ = Chatgpt4Online(base_url=site.url).complete("Hi")
+        ...     site.routes()
+        ['session', 'submit']
+        """
         with self._lock:
             return [r.route for r in self.requests]
 

@@ -94,13 +94,23 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
 
 
 def origin(url: str) -> Tuple[str, str, Optional[int]]:
-    """``(scheme, host, port)`` of a URL, for same-site checks."""
+    """``(scheme, host, port)`` of a URL, for same-site checks.
+
+    >>> origin("https://Site.example:8443/wp-json")
+    ('https', 'site.example', 8443)
+    """
     parts = urlsplit(url)
     return (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
 
 
 def looks_like_cloudflare_challenge(response: requests.Response, text: str) -> bool:
-    """True when ``response`` is a Cloudflare (or similar WAF) challenge page."""
+    """True when ``response`` is a Cloudflare (or similar WAF) challenge page.
+
+    >>> response = requests.Response()
+    >>> response.status_code = 403
+    >>> looks_like_cloudflare_challenge(response, "<title>Just a moment...</title>")
+    True
+    """
     if response.headers.get("cf-mitigated", "").lower() == "challenge":
         return True
     if response.status_code not in (403, 429, 503):
@@ -167,7 +177,10 @@ class Transport:
         self._per_site: Dict[Tuple[str, str, Optional[int]], Dict[str, Any]] = {}
 
     def close(self) -> None:
-        """Close the session if this Transport created it (a session you passed in stays open)."""
+        """Close the session if this Transport created it (a session you passed in stays open).
+
+        >>> Transport().close()
+        """
         if self._owns_session:
             self.session.close()
 
@@ -211,6 +224,11 @@ class Transport:
         that site (scheme upgrades included); a redirect elsewhere raises ResponseError.
         Network failures become :class:`~chatgpt_providers.errors.NetworkError` or
         :class:`~chatgpt_providers.errors.TimeoutError`.
+
+        >>> from chatgpt_providers.testing import LocalSite
+        >>> with LocalSite() as site:
+        ...     Transport().request("GET", site.url, provider="doc").status_code
+        200
         """
         target = url
         first_host = origin(url)[1]
@@ -338,6 +356,13 @@ class Transport:
         close-delimited bodies alike. A broken connection raises
         :class:`~chatgpt_providers.errors.StreamInterruptedError`; a silent one, after the
         read timeout, :class:`~chatgpt_providers.errors.TimeoutError`.
+
+        >>> from chatgpt_providers.testing import LocalSite
+        >>> with LocalSite() as site:
+        ...     transport = Transport()
+        ...     page = transport.request("GET", site.url, provider="doc", stream=True)
+        ...     b"".join(transport.iter_bytes(page, provider="doc")).startswith(b"<!DOCTYPE")
+        True
         """
         raw = response.raw
         url = response.url
@@ -380,7 +405,17 @@ class Transport:
     def read_body(self, response: requests.Response, *, provider: str,
                   limit: Optional[int] = None) -> bytes:
         """Read a whole body, at most ``limit`` bytes (default ``max_body_bytes``), and keep
-        it as ``response._content`` so ``response.text``/``.json()`` work."""
+        it as ``response._content`` so ``response.text``/``.json()`` work.
+
+        >>> from chatgpt_providers.testing import LocalSite
+        >>> with LocalSite() as site:
+        ...     transport = Transport()
+        ...     page = transport.request("GET", site.url, provider="doc", stream=True)
+        ...     transport.read_body(page, provider="doc", limit=100)
+        Traceback (most recent call last):
+        ...
+        chatgpt_providers.errors.ResponseError: ... sent more than 100 bytes ...
+        """
         if response._content_consumed:  # type: ignore[attr-defined]
             return response.content
         limit = self.max_body_bytes if limit is None else limit
@@ -414,6 +449,15 @@ class Transport:
 
         Cloudflare challenges become BlockedError, 429 RateLimitError (with
         ``retry_after``), 5xx ServerError, anything else ResponseError.
+
+        >>> from chatgpt_providers.testing import LocalSite
+        >>> with LocalSite() as site:
+        ...     site.inject("rate_limit", target="page", retry_after=9)
+        ...     transport = Transport()
+        ...     error = transport.http_error(transport.request("GET", site.url, provider="doc"),
+        ...                                  provider="doc")
+        >>> type(error).__name__, error.retry_after
+        ('RateLimitError', 9.0)
         """
         text = self.read_body(response, provider=provider).decode("utf-8", "replace")
         status = response.status_code
