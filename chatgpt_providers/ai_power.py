@@ -218,7 +218,15 @@ class AIPower(ChatProvider):
             raise _site_error(data, response)
         if status == "success":
             answer = data.get("data")
-            return answer if isinstance(answer, str) else json.dumps(answer)
+            if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+                return str(answer)  # "data": 4 for "2+2?"
+            if not isinstance(answer, str):
+                raise errors.ResponseError(
+                    f"{response.url} reported success without an answer (data is "
+                    f"{type(answer).__name__}); try again",
+                    url=response.url, status_code=response.status_code, body=response.content,
+                )
+            return answer
         return None
 
     def _read_stream(self, response: requests.Response, pieces: Iterator[bytes]) -> Iterator[str]:

@@ -351,3 +351,13 @@ def test_preset(rsps):
     assert list(ChatGptt.create_completion("gpt-4o", messages, stream=True, proxy=None)) == ["Hel", "lo!"]
     assert ChatGptt.url == "https://chatgptt.me"
     assert ChatGptt.default_model in ChatGptt.models
+
+
+def test_success_without_an_answer_is_a_response_error(rsps):
+    page(rsps)
+    answer_json(rsps, {"status": "success", "msg": "Something went wrong", "data": None})
+    page(rsps)
+    answer_json(rsps, {"status": "success", "data": 4})
+    with pytest.raises(ResponseError, match="success without an answer"):
+        bot().complete("Hi")
+    assert bot().complete("2+2?") == "4"
