@@ -95,7 +95,6 @@ class AIEngine(ChatProvider):
         self.rest_url = rest_url.rstrip("/") if rest_url else None
         self.page_url = self._page_url(page)
         self._chat_salt = secrets.token_hex(8)
-        self._seen_page: Optional[str] = None
 
     # -- the nonce -----------------------------------------------------------------------
 
@@ -145,13 +144,8 @@ class AIEngine(ChatProvider):
         )
 
     def _read_page(self) -> _PageSettings:
-        if self._seen_page is not None:  # handed over by connect(): no second fetch
-            page, self._seen_page = self._seen_page, None
-            return self._settings_from_page(page)
-        return self._settings_from_page(self._get_page(self.page_url, "the chatbot page"))
-
-    def _settings_from_page(self, page: str) -> _PageSettings:
-        """The chatbot settings in a page's HTML (all None when it has none)."""
+        """The chatbot settings on the page (all None when it has none)."""
+        page = self._get_page(self.page_url, "the chatbot page")
         for attrs in tags_with(page, "mwai-chatbot-container"):
             system = _json_attr(attrs.get("data-system"))
             if system is None:
@@ -172,10 +166,9 @@ class AIEngine(ChatProvider):
             import html
 
             page = html.unescape(page)
-        unescaped = page
-        nonce = find_script_value(unescaped, "restNonce")
-        rest_url = find_script_value(unescaped, "restUrl")
-        bot_id = find_script_value(unescaped, "botId")
+        nonce = find_script_value(page, "restNonce")
+        rest_url = find_script_value(page, "restUrl")
+        bot_id = find_script_value(page, "botId")
         if nonce or rest_url:
             return _PageSettings(rest_url or None, bot_id or None, None, None, nonce or None, None)
         log.info("%s: no AI Engine chatbot settings on %s; trying the default REST address",

@@ -99,10 +99,7 @@ class AIPower(ChatProvider):
     # -- the nonce -----------------------------------------------------------------------
 
     def _fetch_tokens(self) -> PowerTokens:
-        return self._tokens_from_page(self._get_page(self.page_url, "the chatbot page"))
-
-    def _tokens_from_page(self, page: str) -> PowerTokens:
-        """The nonce and chatbot settings in a page's HTML (NonceError when absent)."""
+        page = self._get_page(self.page_url, "the chatbot page")
         containers = [a for a in tags_with(page, "wpaicg-chat") if a.get("data-nonce")]
         if self.bot_id is not None:
             containers = [a for a in containers if a.get("data-bot-id", "0") == self.bot_id]

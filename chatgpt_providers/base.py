@@ -310,6 +310,8 @@ class ChatProvider(ChatAPI):
         self.max_reply_chars = max_reply_chars
         self._lock = threading.Lock()
         self._tokens: Tokens = None
+        #: ``(url, html)`` of a page already fetched (by ``connect()``): served once by _get_page.
+        self._handed_page: Optional[Tuple[str, str]] = None
 
     @property
     def name(self) -> str:
@@ -540,7 +542,11 @@ class ChatProvider(ChatAPI):
         return urljoin(self.base_url + "/", page)
 
     def _get_page(self, url: str, what: str) -> str:
-        """GET a page that should hold the chatbot and return its HTML."""
+        """GET a page that should hold the chatbot and return its HTML (a page handed over
+        by ``connect()`` is used once instead of fetching it again)."""
+        handed, self._handed_page = self._handed_page, None
+        if handed is not None and handed[0] == url:
+            return handed[1]
         response = self.transport.request("GET", url, provider=self.name,
                                           headers={"Accept": "text/html,*/*;q=0.8"})
         if response.status_code != 200:

@@ -135,14 +135,11 @@ def client_for(found: Detection, **options: Any) -> ChatProvider:
     >>> bot, bot.page_url
     (AIPower('https://s.example'), 'https://s.example/chat/')
     """
-    if found.plugin == AI_ENGINE:
-        engine = AIEngine(found.base_url, page=found.page, **options)
-        engine._seen_page = found.html  # its settings are read from this page, not fetched again
-        return engine
-    if found.plugin == AI_POWER:
-        power = AIPower(found.base_url, page=found.page, **options)
-        power._tokens = power._tokens_from_page(found.html)
-        return power
+    if found.plugin in (AI_ENGINE, AI_POWER):
+        cls = AIEngine if found.plugin == AI_ENGINE else AIPower
+        client = cls(found.base_url, page=found.page, **options)
+        client._handed_page = (client.page_url, found.html)  # read from it, not fetched again
+        return client
     raise errors.UnsupportedSiteError(
         f"{found.base_url}{found.page}: {found.detail}; pass the address of a page that shows "
         "an AI Engine or AI Power (up to 2.2) chatbot",

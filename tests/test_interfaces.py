@@ -268,8 +268,10 @@ def test_detection_and_connect():
     with LocalSite() as site:  # a page with both plugins
         found = detect(site.url + "/")
         assert found.plugin == "AI Engine" and "also has AI Power" in found.detail
+        site.clear_log()
         bot = connect(site.url + "/")
         assert isinstance(bot, AIEngine) and bot.complete("Hi") == "Echo: Hi"
+        assert site.routes() == ["page", "session", "submit"]  # the detection page is reused
         assert isinstance(connect(site.url, prefer="AI Power"), AIPower)
     with LocalSite(plugins=("ai-power",)) as site:
         bot = connect(site.url + "/chat/")
