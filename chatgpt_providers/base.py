@@ -151,8 +151,17 @@ class ChatAPI:
         raise NotImplementedError
 
     def reply(self, messages: Messages, **options: Any) -> Reply:
-        """The whole :class:`Reply` (each subclass implements it)."""
-        raise NotImplementedError
+        """Like :meth:`complete`, but return the :class:`Reply` with ``usage``, ``chat_id``
+        and the ``provider`` that answered. ``options`` are :meth:`stream`'s.
+
+        >>> from chatgpt_providers import Chatgpt4Online
+        >>> Chatgpt4Online().reply("Say hi").usage     # doctest: +SKIP
+        {'prompt_tokens': 9, 'completion_tokens': 2, 'total_tokens': 11}
+        """
+        reply = Reply()
+        for _ in self.stream(messages, reply=reply, **options):
+            pass
+        return reply
 
     def complete(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Answer:
         """Send ``messages`` and return the whole reply (a ``str`` that renders as
@@ -364,19 +373,6 @@ class ChatProvider(ChatAPI):
         if chat_id is not None:
             reply.chat_id = chat_id
         return self._guarded(conversation, reply)
-
-    def reply(self, messages: Messages, *, model: Optional[str] = None,
-              chat_id: Optional[str] = None) -> Reply:
-        """Like :meth:`complete`, but return the :class:`Reply` with ``usage`` and ``chat_id``.
-
-        >>> from chatgpt_providers import Chatgpt4Online
-        >>> Chatgpt4Online().reply("Say hi").usage     # doctest: +SKIP
-        {'prompt_tokens': 9, 'completion_tokens': 2, 'total_tokens': 11}
-        """
-        reply = Reply()
-        for _ in self.stream(messages, model=model, chat_id=chat_id, reply=reply):
-            pass
-        return reply
 
     def new_chat_id(self) -> str:
         """A fresh id for a conversation with this site (see :meth:`conversation`).

@@ -98,19 +98,6 @@ class RetryProvider(ChatAPI):
 
         return self._first_answer(ask)
 
-    def reply(self, messages: Messages, *, model: Optional[str] = None) -> Reply:
-        """The :class:`~chatgpt_providers.Reply` of the first provider that answers;
-        ``reply.provider`` names it.
-
-        >>> from chatgpt_providers import Chatgpt4Online, ChatGptt
-        >>> RetryProvider([Chatgpt4Online, ChatGptt]).reply("Hi").provider   # doctest: +SKIP
-        'Chatgpt4Online'
-        """
-        parse_messages(messages)
-        for result in self._first_answer(lambda p: iter([p.reply(messages, model=model)])):
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
-
     def create_completion(self, model: str, messages: Messages, stream: bool = True,
                           **options: Any) -> Iterator[str]:
         """gpt4free's call: a generator of text (the whole reply once when ``stream=False``).
@@ -127,7 +114,11 @@ class RetryProvider(ChatAPI):
         if stream:
             return self.stream(messages, model=model)
         parse_messages(messages)
-        return iter(_Later(lambda: self.complete(messages, model=model)))
+
+        def whole() -> Iterator[str]:
+            yield self.complete(messages, model=model)
+
+        return whole()
 
     def _order(self) -> List[ChatProvider]:
         order = list(self.providers)
@@ -155,12 +146,3 @@ class RetryProvider(ChatAPI):
                          provider.name, type(exc).__name__, exc)
         raise errors.AllProvidersFailedError(failures)
 
-
-class _Later:
-    """An iterable that computes its one item when iterated (keeps create_completion lazy)."""
-
-    def __init__(self, compute: Callable[[], str]) -> None:
-        self._compute = compute
-
-    def __iter__(self) -> Iterator[str]:
-        yield self._compute()
