@@ -12,6 +12,8 @@ from .detection import AI_ENGINE, AI_POWER, detect_in_page
 
 __all__ = ["Health", "check", "format_table"]
 
+_UNSUPPORTED = "plugin missing, or AI Power 2.3+ (not supported)"
+
 
 class Health(Record):
     """One site's health: reachable, plugin found, nonce obtained, first-text latency (ms),
@@ -34,7 +36,7 @@ def _diagnose(exc: BaseException) -> str:
             return "Cloudflare/WAF challenge: try later, another network, or proxy="
         return "blocked: the site bans this IP"
     if isinstance(exc, errors.UnsupportedSiteError):
-        return "plugin missing, or AI Power 2.3+ (not supported)"
+        return _UNSUPPORTED
     if isinstance(exc, errors.AuthenticationError):
         return "nonce refused even after a refresh"
     if isinstance(exc, errors.NonceError):
@@ -65,8 +67,7 @@ def check(client: ChatProvider, question: str = "Hi") -> Health:
     found = detect_in_page(html, prefer=client.plugin)
     plugin = found.plugin
     if plugin not in (AI_ENGINE, AI_POWER):
-        diagnosis = "plugin missing, or AI Power 2.3+ (not supported)" if plugin else \
-            "plugin missing: no chatbot on the page"
+        diagnosis = _UNSUPPORTED if plugin else "plugin missing: no chatbot on the page"
         return Health(site, client.name, True, plugin, False, None, diagnosis)
     if plugin != client.plugin:
         return Health(site, client.name, True, plugin, False, None,
