@@ -334,8 +334,9 @@ def import_cost(runs: int) -> None:
         ours.append(once("import chatgpt_providers"))
     row("6. python -c 'import chatgpt_providers' vs 'import requests' (CPU)", min(ours) * 1000,
         min(theirs) * 1000, "ms", "ratio <= 1.15 (min of runs)", min(ours) <= 1.15 * min(theirs))
-    optional = ("chatgpt_providers.testing", "chatgpt_providers.cli", "tqdm", "http.server",
-                "chatgpt_providers.openai_style", "chatgpt_providers.batch", "IPython", "asyncio")
+    optional = ("chatgpt_providers.testing", "chatgpt_providers.interfaces.cli", "tqdm", "http.server",
+                "chatgpt_providers.interfaces.openai_style", "chatgpt_providers.interfaces.batch",
+                "IPython", "asyncio")
     check = (f"import sys, chatgpt_providers; "
              f"print(','.join(m for m in {optional!r} if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", check], check=True, env=env,

@@ -11,9 +11,10 @@ Protocol clients take any site (``AIEngine(url)``, ``AIPower(url, page=...)``); 
 :mod:`chatgpt_providers.testing` (imported only when you use it).
 """
 
-from .ai_engine import AIEngine, Chatgpt4Online
-from .ai_power import AIPower, ChatGptt
-from .base import Answer, ChatProvider, Reply
+from .core.messages import format_prompt
+from .core.provider import ChatProvider
+from .core.results import Answer, Reply
+from .core.retry import RetryPolicy
 from .errors import (
     AllProvidersFailedError,
     AuthenticationError,
@@ -29,19 +30,19 @@ from .errors import (
     TimeoutError,
     UnsupportedSiteError,
 )
-from .failover import RetryProvider
-from .messages import format_prompt
-from .retry import RetryPolicy
+from .interfaces.failover import RetryProvider
+from .protocols.ai_engine import AIEngine, Chatgpt4Online
+from .protocols.ai_power import AIPower, ChatGptt
 
 __version__ = "0.1.0"
 
 # Loaded on first use, so ``import chatgpt_providers`` stays as light as ``import requests``.
 _LAZY = {
-    "Client": "openai_style",
-    "ChatCompletion": "compat",
-    "Conversation": "conversation",
-    "connect": "detection",
-    "detect": "detection",
+    "Client": "interfaces.openai_style",
+    "ChatCompletion": "interfaces.compat",
+    "Conversation": "interfaces.conversation",
+    "connect": "interfaces.detection",
+    "detect": "interfaces.detection",
 }
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from chatgpt_providers import __version__
-from chatgpt_providers.cli import EXIT_NETWORK, EXIT_REFUSED, EXIT_SITE, EXIT_USAGE
+from chatgpt_providers.interfaces.cli import EXIT_NETWORK, EXIT_REFUSED, EXIT_SITE, EXIT_USAGE
 
 
 def run(*args, stdin="", timeout=60):

@@ -25,7 +25,7 @@ from chatgpt_providers import (
     connect,
     detect,
 )
-from chatgpt_providers.batch import RateGate
+from chatgpt_providers.interfaces.batch import RateGate
 from chatgpt_providers.testing import LocalSite
 
 PROVIDERS = [Chatgpt4Online, ChatGptt]
@@ -176,7 +176,7 @@ def test_display_stream_prints_outside_a_notebook(site, capsys):
 def test_display_stream_updates_one_output_in_a_kernel(site, monkeypatch):
     import IPython.display
 
-    from chatgpt_providers import notebook
+    from chatgpt_providers.interfaces import notebook
 
     updates = []
 
@@ -330,7 +330,7 @@ def test_cli_check_healthy_and_broken_sites():
 
 
 def test_health_checks_of_preset_clients():
-    from chatgpt_providers.health import check
+    from chatgpt_providers.interfaces.health import check
 
     with LocalSite() as site:
         assert check(ChatGptt(base_url=site.url)).ok
@@ -344,11 +344,11 @@ def test_health_checks_of_preset_clients():
 
 
 def test_optional_parts_load_only_when_used():
-    code = ("import sys, chatgpt_providers as c; "
-            "before = [m for m in ('chatgpt_providers.openai_style', 'chatgpt_providers.detection', "
-            "'chatgpt_providers.batch', 'chatgpt_providers.conversation', 'chatgpt_providers.testing') "
-            "if m in sys.modules]; c.Client; c.connect; print(before, 'chatgpt_providers.openai_style' "
-            "in sys.modules)")
+    lazy = ("interfaces.openai_style", "interfaces.detection", "interfaces.batch",
+            "interfaces.conversation", "testing")
+    names = tuple(f"chatgpt_providers.{name}" for name in lazy)
+    code = (f"import sys, chatgpt_providers as c; before = [m for m in {names!r} if m in sys.modules]; "
+            "c.Client; c.connect; print(before, 'chatgpt_providers.interfaces.openai_style' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[] True"
     assert {"Client", "connect", "ChatCompletion"} <= set(dir(chatgpt_providers))

@@ -1,7 +1,7 @@
 import pytest
 
 from chatgpt_providers import format_prompt
-from chatgpt_providers.messages import parse_messages
+from chatgpt_providers.core.messages import parse_messages
 
 
 def test_string_is_one_user_turn():

@@ -380,7 +380,7 @@ def test_works_inside_a_running_event_loop(site, provider):
 
 def test_no_event_loop_code_in_the_package():
     package = pathlib.Path(__file__).resolve().parent.parent / "chatgpt_providers"
-    for source in package.glob("*.py"):
+    for source in package.rglob("*.py"):
         text = source.read_text(encoding="utf-8")
         assert not re.search(r"^\s*(import asyncio|from asyncio|async def|await )", text, re.M), source
 

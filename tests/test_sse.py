@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from chatgpt_providers.sse import EventTooLarge, iter_events
+from chatgpt_providers.core.sse import EventTooLarge, iter_events
 
 STREAM = (
     'event: message\r\ndata: {"t":"Привет, 世界 🙂"}\r\n\r\n'
@@ -74,7 +74,7 @@ def test_agrees_with_sseclient_py_on_every_three_piece_split():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from chatgpt_providers.sse import json_or_none  # noqa: E402
+from chatgpt_providers.core.sse import json_or_none  # noqa: E402
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
                            | st.text(max_size=20),

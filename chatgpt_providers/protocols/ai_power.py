@@ -19,13 +19,14 @@ from urllib.parse import urlencode
 
 import requests
 
-from . import errors
-from ._record import Record
-from .base import ChatProvider, NonceRefused, Reply
-from .messages import ParsedMessages
-from .scrape import find_script_value, tags_with
-from .sse import EventTooLarge, iter_json_events
-from .transport import looks_like_cloudflare_challenge, origin
+from .. import errors
+from ..core.messages import ParsedMessages
+from ..core.provider import ChatProvider, NonceRefused
+from ..core.record import Record
+from ..core.results import Reply
+from ..core.scrape import find_script_value, tags_with
+from ..core.sse import EventTooLarge, iter_json_events
+from ..core.transport import looks_like_cloudflare_challenge, origin
 
 __all__ = ["AIPower", "ChatGptt", "PowerTokens"]
 
@@ -298,7 +299,7 @@ def history_field(conversation: ParsedMessages) -> str:
     quotes become typographic quotes, line breaks and control characters spaces,
     backslashes slashes, and non-ASCII text is sent as is.
 
-    >>> from chatgpt_providers.messages import parse_messages
+    >>> from chatgpt_providers.core.messages import parse_messages
     >>> conv = parse_messages([{"role": "user", "content": 'Say "hi"\\nplease'},
     ...                        {"role": "assistant", "content": "hi"},
     ...                        {"role": "user", "content": "again"}])

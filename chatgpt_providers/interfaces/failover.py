@@ -6,9 +6,10 @@ import logging
 import random
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
-from . import errors
-from .base import ChatAPI, ChatProvider, Reply
-from .messages import Messages, parse_messages
+from .. import errors
+from ..core.messages import Messages, parse_messages
+from ..core.provider import ChatAPI, ChatProvider
+from ..core.results import Reply
 
 __all__ = ["RetryProvider"]
 

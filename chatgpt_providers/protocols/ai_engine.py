@@ -16,12 +16,13 @@ from typing import Any, ClassVar, Iterator, Optional
 
 import requests
 
-from . import errors
-from ._record import Record
-from .base import ChatProvider, NonceRefused, Reply, json_or_none
-from .messages import ParsedMessages
-from .scrape import find_script_value, tags_with
-from .sse import EventTooLarge, iter_json_events
+from .. import errors
+from ..core.messages import ParsedMessages
+from ..core.provider import ChatProvider, NonceRefused
+from ..core.record import Record
+from ..core.results import Reply
+from ..core.scrape import find_script_value, tags_with
+from ..core.sse import EventTooLarge, iter_json_events, json_or_none
 
 __all__ = ["AIEngine", "Chatgpt4Online", "EngineTokens"]
 

@@ -11,8 +11,8 @@ import argparse
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, TextIO
 
-from . import __version__, errors
-from .base import ChatProvider
+from .. import __version__, errors
+from ..core.provider import ChatProvider
 from .notebook import print_stream
 
 __all__ = ["main", "EXIT_OK", "EXIT_SITE", "EXIT_USAGE", "EXIT_NETWORK", "EXIT_REFUSED"]
@@ -35,7 +35,8 @@ examples:
 
 
 def _providers() -> Dict[str, Callable[..., ChatProvider]]:
-    from . import AIEngine, AIPower, Chatgpt4Online, ChatGptt
+    from ..protocols.ai_engine import AIEngine, Chatgpt4Online
+    from ..protocols.ai_power import AIPower, ChatGptt
 
     return {"chatgpt4online": Chatgpt4Online, "chatgptt": ChatGptt,
             "ai-engine": AIEngine, "ai-power": AIPower}
@@ -259,8 +260,9 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from . import Chatgpt4Online, ChatGptt
-    from .testing import LocalSite
+    from ..protocols.ai_engine import Chatgpt4Online
+    from ..protocols.ai_power import ChatGptt
+    from ..testing import LocalSite
 
     with LocalSite(delay=args.delay) as site:
         print(f"Built-in local stand-in site running at {site.url} (no internet used).\n")
@@ -324,7 +326,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .testing import LocalSite
+    from ..testing import LocalSite
 
     site = LocalSite(host=args.host, port=args.port, delay=args.delay, latency=args.latency,
                      framing=args.framing, ai_power_stream=not args.ai_power_json)

@@ -13,7 +13,7 @@ import random as _random
 import time
 from typing import Callable, Optional
 
-from . import errors
+from .. import errors
 
 __all__ = ["RetryPolicy"]
 

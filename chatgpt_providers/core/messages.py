@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, List, Mapping, Sequence, Tuple, Union
 
-from ._record import Record
+from .record import Record
 
 __all__ = ["Message", "Messages", "ParsedMessages", "parse_messages", "format_prompt"]
 

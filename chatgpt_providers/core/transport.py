@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3.exceptions
 
-from . import errors
+from .. import errors
 
 __all__ = ["Transport", "Timeout", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "call_deadline"]
 

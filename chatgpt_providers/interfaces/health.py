@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import List, Optional
 
-from . import errors
-from ._record import Record
-from .base import ChatProvider
+from .. import errors
+from ..core.provider import ChatProvider
+from ..core.record import Record
 from .detection import AI_ENGINE, AI_POWER, detect_in_page
 
 __all__ = ["Health", "check", "format_table"]

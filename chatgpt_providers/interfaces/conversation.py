@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Optional
 
-from .base import Answer, ChatProvider, Reply
-from .messages import parse_messages
+from ..core.messages import parse_messages
+from ..core.provider import ChatProvider
+from ..core.results import Answer, Reply
 
 __all__ = ["Conversation"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional, Union
 
-from .base import ChatAPI, ChatProvider
-from .messages import Messages, parse_messages
+from ..core.messages import Messages, parse_messages
+from ..core.provider import ChatAPI, ChatProvider
 
 __all__ = ["ChatCompletion", "resolve_provider", "PROVIDER_NAMES"]
 
@@ -14,7 +14,8 @@ PROVIDER_NAMES = ("Chatgpt4Online", "ChatGptt", "AIEngine", "AIPower", "RetryPro
 
 
 def _classes():
-    from . import AIEngine, AIPower, Chatgpt4Online, ChatGptt
+    from ..protocols.ai_engine import AIEngine, Chatgpt4Online
+    from ..protocols.ai_power import AIPower, ChatGptt
 
     return {"chatgpt4online": Chatgpt4Online, "chatgptt": ChatGptt, "aiengine": AIEngine,
             "aipower": AIPower}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from . import errors
-from ._record import Record
-from .ai_engine import AIEngine
-from .ai_power import AIPower
-from .base import ChatProvider
-from .scrape import find_script_value, tags_with
-from .transport import Transport
+from .. import errors
+from ..core.provider import ChatProvider
+from ..core.record import Record
+from ..core.scrape import find_script_value, tags_with
+from ..core.transport import Transport
+from ..protocols.ai_engine import AIEngine
+from ..protocols.ai_power import AIPower
 
 __all__ = ["Detection", "detect", "detect_in_page", "connect", "client_for", "describe",
            "AI_ENGINE", "AI_POWER", "AI_POWER_NEW"]

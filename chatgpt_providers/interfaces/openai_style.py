@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Union
 
-from .base import Reply
+from ..core.messages import Messages, parse_messages
+from ..core.results import Reply
 from .compat import resolve_provider
-from .messages import Messages, parse_messages
 
 __all__ = ["Client", "ChatCompletion", "ChatCompletionChunk", "Choice", "ChunkChoice",
            "ChatCompletionMessage", "ChoiceDelta", "CompletionUsage"]

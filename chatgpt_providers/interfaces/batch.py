@@ -9,8 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, List, Optional, Union
 
-from . import errors
-from .base import Answer
+from .. import errors
+from ..core.results import Answer
 
 __all__ = ["run_batch", "RateGate"]
 

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any, Iterator, List, Optional
 
-from .base import Answer
+from ..core.results import Answer
 
 __all__ = ["display_stream", "print_stream", "StreamedAnswer", "in_notebook"]
 
