@@ -1,29 +1,33 @@
-"""The base every protocol client stands on: options, the nonce cache, the one-refresh
-retry, streaming with nothing lost, and the gpt4free-style class API."""
+"""The client every protocol stands on: :class:`ChatProvider` holds the options, the HTTP
+transport, the nonce cache and the page helpers, and runs its :class:`Protocol` in the shared
+loop; :class:`ChatAPI` is the set of calls built on ``stream`` (``complete``, ``reply``,
+``conversation``, ``batch``, ``display_stream``)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import threading
-import time
+from contextlib import contextmanager
 from typing import Any, ClassVar, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from .. import errors
-from .messages import Messages, ParsedMessages, parse_messages
+from .loop import stream_reply
+from .messages import Messages, parse_messages
+from .protocol import Protocol
 from .results import Answer, Reply
 from .retry import RetryPolicy
-from .sse import DEFAULT_MAX_EVENT_BYTES, json_or_none
-from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport, call_deadline
+from .sse import DEFAULT_MAX_EVENT_BYTES
+from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport, time_left
 
-__all__ = ["ChatAPI", "ChatProvider", "NonceRefused"]
+__all__ = ["ChatAPI", "ChatProvider"]
 
 log = logging.getLogger(__name__)
 
-#: What a subclass needs from the site for a request (nonce and settings): its own record.
+#: What a protocol needs from the site for a message (nonce and settings): its own record.
 Tokens = Any
 
 #: Longest reply accepted by default (characters); a site sending more is cut off.
@@ -103,28 +107,6 @@ class ChatAPI:
         return display_stream(self.stream(messages, **options))
 
 
-class NonceRefused(Exception):
-    """Internal: the site refused the nonce; the caller refreshes once and retries."""
-
-    def __init__(self, response: requests.Response, detail: str) -> None:
-        super().__init__(detail)
-        self.response = response
-        self.detail = detail
-
-
-def _under_deadline(inner: Iterator[str], deadline: Tuple[float, float]) -> Iterator[str]:
-    """Run each step of ``inner`` with ``deadline`` as the call's deadline."""
-    while True:
-        token = call_deadline.set(deadline)
-        try:
-            text = next(inner)
-        except StopIteration:
-            return
-        finally:
-            call_deadline.reset(token)
-        yield text
-
-
 def normalize_base_url(base_url: object, provider: str) -> str:
     """``https://site.example/`` -> ``https://site.example``; anything not http(s) is an error.
 
@@ -169,6 +151,8 @@ class ChatProvider(ChatAPI):
     default_model: ClassVar[str] = ""
     #: The plugin this client speaks, for messages.
     plugin: ClassVar[str] = ""
+    #: The plugin-specific half, set by each client class's constructor.
+    protocol: Protocol
 
     def __init__(
         self,
@@ -264,7 +248,7 @@ class ChatProvider(ChatAPI):
             reply = Reply()
         if chat_id is not None:
             reply.chat_id = chat_id
-        return self._guarded(conversation, reply)
+        return stream_reply(self, conversation, reply)
 
     def new_chat_id(self) -> str:
         """A fresh id for a conversation with this site (see :meth:`conversation`).
@@ -294,10 +278,10 @@ class ChatProvider(ChatAPI):
         def run() -> Iterator[str]:
             try:
                 if stream:
-                    yield from client._guarded(conversation, Reply())
+                    yield from stream_reply(client, conversation, Reply())
                 else:
                     reply = Reply()
-                    for _ in client._guarded(conversation, reply):
+                    for _ in stream_reply(client, conversation, reply):
                         pass
                     yield reply.text
             finally:
@@ -305,111 +289,44 @@ class ChatProvider(ChatAPI):
 
         return run()
 
-    # -- what subclasses provide ---------------------------------------------------------
-
-    def _fetch_tokens(self) -> Tokens:
-        """Obtain the site's nonce (and whatever else a request needs)."""
-        raise NotImplementedError
-
-    def _exchange(self, tokens: Tokens, conversation: ParsedMessages, reply: Reply
-                  ) -> Iterator[str]:
-        """Send one request with ``tokens`` and yield its text; raise NonceRefused
-        (before any text) when the site refuses the nonce."""
-        raise NotImplementedError
-
     # -- shared machinery ----------------------------------------------------------------
 
     def _note_model(self, model: Optional[str]) -> None:
         if model and model not in self.models:
             log.debug("%s: model %r is ignored; the site decides the model", self.name, model)
 
-    def _guarded(self, conversation: ParsedMessages, reply: Reply) -> Iterator[str]:
-        """Yield the reply's text, retrying transient failures that come before any text.
-
-        On failure, what was yielded is attached to the error as ``partial_text``. Each
-        step of the inner generator runs with this call's deadline in ``call_deadline``.
-        """
-        policy = self.retry_policy
-        deadline = None
-        if self.total_timeout is not None:
-            deadline = (time.monotonic() + self.total_timeout, float(self.total_timeout))
-        retry_deadline = policy.clock() + self.total_timeout if self.total_timeout else None
-        attempt = 0
-        reply.provider = self.name
-        streamed = reply.streamed
-        recent = streamed._recent  # appended to directly: this loop runs once per delta
-        batch = streamed.BATCH
-        limit = self.max_reply_chars
-        while True:
-            inner = self._with_one_refresh(conversation, reply)
-            try:
-                size = 0
-                for text in inner if deadline is None else _under_deadline(inner, deadline):
-                    if not text:
-                        continue
-                    size += len(text)
-                    if size > limit:
-                        raise errors.ResponseError(
-                            f"the reply passed max_reply_chars={limit}; the rest was not read "
-                            "(raise max_reply_chars= for longer replies)",
-                            url=self.base_url,
-                        )
-                    recent.append(text)
-                    if len(recent) >= batch:
-                        streamed.compact()
-                    yield text
-                return
-            except errors.ProviderError as exc:
-                if exc.provider is None:
-                    exc.provider = self.name
-                wait = None if streamed else policy.wait_before_retry(exc, attempt, retry_deadline)
-                if wait is None:
-                    exc.partial_text = streamed.getvalue()
-                    raise
-                log.info("%s: %s: %s; retry %d of %d in %.2f s", self.name, type(exc).__name__,
-                         exc, attempt + 1, policy.retries, wait)
-                reply.final_text = reply.usage = None
-            finally:
-                inner.close()
-            policy.sleep(wait)
-            attempt += 1
-
-    def _with_one_refresh(self, conversation: ParsedMessages, reply: Reply) -> Iterator[str]:
-        tokens = self._current_tokens()
-        try:
-            yield from self._exchange(tokens, conversation, reply)
-            return
-        except NonceRefused as refused:
-            log.info("%s: the site refused the nonce (%s); fetching a new one", self.name,
-                     refused.detail)
-        tokens = self._refresh_tokens(tokens)
-        try:
-            yield from self._exchange(tokens, conversation, reply)
-        except NonceRefused as refused:
-            response = refused.response
-            raise errors.AuthenticationError(
-                f"{self.name}: the site refused a freshly fetched nonce too ({refused.detail}); "
-                "it may require a login, or block this client; try again later",
-                url=response.url,
-                status_code=response.status_code,
-                body=response.content,
-            ) from None
-
     def _current_tokens(self) -> Tokens:
+        """The cached tokens, fetched once however many threads ask at the same time."""
         tokens = self._tokens  # one attribute read is atomic: no lock once a nonce is cached
         if tokens is not None:
             return tokens
-        with self._lock:
+        with self._token_lock():
             if self._tokens is None:
-                self._tokens = self._fetch_tokens()
+                self._tokens = self.protocol.fetch_tokens(self)
             return self._tokens
 
     def _refresh_tokens(self, stale: Tokens) -> Tokens:
         """New tokens, unless another thread already replaced the stale ones."""
-        with self._lock:
+        with self._token_lock():
             if self._tokens is None or self._tokens is stale:
-                self._tokens = self._fetch_tokens()
+                self._tokens = self.protocol.fetch_tokens(self, stale)
             return self._tokens
+
+    @contextmanager
+    def _token_lock(self) -> Iterator[None]:
+        """The nonce lock, waited for no longer than what is left of the call's
+        ``total_timeout`` (another thread may be fetching the nonce from a slow site)."""
+        left = time_left()
+        if not self._lock.acquire(timeout=-1 if left is None else max(0.0, left)):
+            raise errors.TimeoutError(
+                f"the call took longer than total_timeout={self.total_timeout:g} s while another "
+                f"call was fetching the nonce from {self.base_url}; raise total_timeout= or try again",
+                provider=self.name, url=self.base_url, phase="total",
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _replace_tokens(self, old: Tokens, new: Tokens) -> None:
         """Swap in tokens the site handed out (a rotated nonce), if ``old`` is still current."""
@@ -429,54 +346,17 @@ class ChatProvider(ChatAPI):
     def _page_url(self, page: str) -> str:
         return urljoin(self.base_url + "/", page)
 
-    def _get_page(self, url: str, what: str) -> str:
+    def _get_page(self, url: str, what: str, *, fresh: bool = False) -> str:
         """GET a page that should hold the chatbot and return its HTML (a page handed over
-        by ``connect()`` is used once instead of fetching it again)."""
+        by ``connect()`` is used once instead of fetching it again). ``fresh`` asks caches
+        on the way for a new copy (a cached page may hold the nonce just refused)."""
         handed, self._handed_page = self._handed_page, None
-        if handed is not None and handed[0] == url:
+        if handed is not None and handed[0] == url and not fresh:
             return handed[1]
-        response = self.transport.request("GET", url, provider=self.name,
-                                          headers={"Accept": "text/html,*/*;q=0.8"})
+        headers = {"Accept": "text/html,*/*;q=0.8"}
+        if fresh:
+            headers.update({"Cache-Control": "no-cache", "Pragma": "no-cache"})
+        response = self.transport.request("GET", url, provider=self.name, headers=headers)
         if response.status_code != 200:
             raise self.transport.http_error(response, provider=self.name, what=what)
         return response.text
-
-    def _answer_kind(self, response: requests.Response
-                     ) -> Tuple[Optional[str], Optional[Iterator[bytes]]]:
-        """``("sse", pieces)``, ``("json", None)`` or ``(None, None)`` for an answer.
-
-        Branches on Content-Type as the plugins' own clients do; a 200 body with another
-        type is read and recognised by its first bytes (a JSON object or ``data:`` lines).
-        """
-        if response.status_code != 200:
-            return None, None
-        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "text/event-stream":
-            return "sse", self.transport.iter_bytes(response, provider=self.name)
-        if kind in ("application/json", "text/json"):
-            return "json", None
-        body = self.transport.read_body(response, provider=self.name)
-        head = body.lstrip()[:6]
-        if head.startswith(b"{"):
-            return "json", None
-        if head.startswith((b"data:", b"event:", b":")):
-            return "sse", iter([body])
-        return None, None
-
-    def _json_or_none(self, response: requests.Response) -> Any:
-        """The body as JSON, or None when it is not JSON."""
-        body = self.transport.read_body(response, provider=self.name)
-        return json_or_none(body.decode("utf-8", "replace"))
-
-    def _drain(self, response: requests.Response, chunks: Iterator[bytes]) -> None:
-        """Read what is left after the end marker so the connection returns to the pool."""
-        left = 64 * 1024
-        try:
-            for piece in chunks:
-                left -= len(piece)
-                if left < 0:
-                    break
-        except errors.ProviderError:
-            pass
-        finally:
-            response.close()

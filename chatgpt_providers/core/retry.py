@@ -1,10 +1,14 @@
-"""When to try a failed call again: transient failures only, and only before any text.
+"""When to try a failed call again: transient failures only, before any text, and only
+while the site has not accepted the message.
 
-A call is retried when it failed before the first text was yielded and the failure is
-transient: a connection error (or connect timeout), a connection cut before any text, HTTP
-502/503/504, or HTTP 429 (waiting what ``Retry-After`` asks, up to ``max_retry_wait``).
-A refusal (rejected message, blocked, plugin quota, nonce refused after its one refresh) is
-never retried, and nothing is replayed once text has been yielded.
+A call is retried when it failed before the first text was yielded, before the site began a
+2xx answer to the message, and the failure is transient: a connection error (or connect
+timeout), HTTP 502/503/504, or HTTP 429 (waiting what ``Retry-After`` asks, up to
+``max_retry_wait``). Once a 2xx answer began, the site has the message (it may already be
+running the model, logging the chat and counting the visitor's quota), so a failure after
+that (a connection cut before any text, say) is raised, not retried, unless you opt in with
+``retry_accepted=True``. A refusal (rejected message, blocked, plugin quota, nonce refused
+after its one refresh) is never retried, and nothing is replayed once text has been yielded.
 """
 
 from __future__ import annotations
@@ -31,11 +35,14 @@ class RetryPolicy:
 
     ``retries``: retries after the first attempt (0 turns retrying off). ``max_retry_wait``:
     the longest single wait in seconds; a ``Retry-After`` asking for more is not retried.
-    ``backoff``: the first backoff in seconds, doubled on each retry, with jitter. Tests pass
+    ``backoff``: the first backoff in seconds, doubled on each retry, with jitter.
+    ``retry_accepted``: also retry transient failures after the site began a 2xx answer
+    (the message may then reach the model twice). Tests pass
     their own ``sleep``, ``clock`` and ``random`` to run retries without waiting.
     """
 
     def __init__(self, retries: int = 2, max_retry_wait: float = 20.0, backoff: float = 0.5, *,
+                 retry_accepted: bool = False,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
                  random: Optional[Callable[[], float]] = None) -> None:
@@ -47,13 +54,14 @@ class RetryPolicy:
         self.retries = retries
         self.max_retry_wait = max_retry_wait
         self.backoff = backoff
+        self.retry_accepted = retry_accepted
         self.sleep = sleep
         self.clock = clock
         self.random = random or _random.Random().random
 
     def __repr__(self) -> str:
         return (f"RetryPolicy(retries={self.retries}, max_retry_wait={self.max_retry_wait}, "
-                f"backoff={self.backoff})")
+                f"backoff={self.backoff}, retry_accepted={self.retry_accepted})")
 
     def backoff_delay(self, attempt: int) -> float:
         """Exponential backoff with jitter: between half and all of ``backoff * 2**attempt``
@@ -66,10 +74,16 @@ class RetryPolicy:
         return ceiling * (0.5 + 0.5 * self.random())
 
     def wait_before_retry(self, exc: BaseException, attempt: int,
-                          deadline: Optional[float] = None) -> Optional[float]:
+                          deadline: Optional[float] = None, *, accepted: bool = False
+                          ) -> Optional[float]:
         """Seconds to wait before retry number ``attempt + 1``, or None to give up.
 
-        ``deadline`` (on ``clock``'s scale) is when the whole call must be over.
+        ``deadline`` (on ``clock``'s scale) is when the whole call must be over; ``accepted``
+        says the failure came after the site began a 2xx answer to the message.
+
+        >>> cut = errors.StreamInterruptedError("cut before any text", status_code=200)
+        >>> RetryPolicy().wait_before_retry(cut, 0, accepted=True) is None
+        True
 
         >>> busy = errors.RateLimitError("busy", retry_after=3.0, status_code=429)
         >>> RetryPolicy().wait_before_retry(busy, 0), RetryPolicy(retries=0).wait_before_retry(busy, 0)
@@ -77,6 +91,8 @@ class RetryPolicy:
         """
         if attempt >= self.retries or not isinstance(exc, errors.ProviderError):
             return None
+        if accepted and not self.retry_accepted:
+            return None  # the site has the message: sending it again could run it twice
         if isinstance(exc, errors.RateLimitError):
             if exc.status_code != 429:
                 return None  # a plugin quota: waiting a little does not help

@@ -1,31 +1,36 @@
 """Server-sent events from a stream of byte pieces.
 
 Reads arrive cut anywhere: inside a UTF-8 character, inside ``\\r\\n``, inside a long line.
-:func:`iter_events` cuts the stream into events with C-level splits (linear in the bytes
-however small the reads: sseclient-py's own assembly appends to a growing ``bytes`` and is
-quadratic on long lines), with caps on an event's size and line count so a hostile server
-cannot exhaust memory or CPU. An event that is one ``data: ...`` line, the form both plugins
-send, is taken as is; every other event (``event:``/``id:``/comment lines, multi-line data,
-fields without a space) is parsed by sseclient-py. Invalid UTF-8 is replaced.
+:func:`iter_raw_events` cuts the stream into events with C-level splits (linear in the bytes
+however small the reads), with caps on an event's size and line count so a hostile server
+cannot exhaust memory or CPU. One UTF-8 byte-order mark at the very start is dropped, as the
+SSE standard says. :func:`parse_event` reads an event's fields: the two forms the plugins
+send (``data: ...`` alone, or after one ``event: ...`` line) directly, every other event
+(comments, ``id:``, multi-line data, fields without a space) through sseclient-py's public
+``SSEClient(...).events()``. Invalid UTF-8 is replaced.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 from sseclient import SSEClient
 
-__all__ = ["iter_events", "iter_json_events", "iter_raw_events", "json_or_none", "EventTooLarge",
-           "DEFAULT_MAX_EVENT_BYTES", "DEFAULT_MAX_EVENT_LINES"]
+__all__ = ["iter_raw_events", "parse_event", "iter_events", "iter_json_events", "json_or_none",
+           "strip_bom", "EventTooLarge", "DEFAULT_MAX_EVENT_BYTES", "DEFAULT_MAX_EVENT_LINES"]
 
 #: Largest event (or line) accepted before the stream is abandoned.
 DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
-#: Most lines in one event (the plugins send one ``data:`` line per event).
+#: Most lines in one event (the plugins send one or two lines per event).
 DEFAULT_MAX_EVENT_LINES = 256
 
-log = logging.getLogger(__name__)
+BOM = b"\xef\xbb\xbf"
+
+#: One event: ``(name, value, data)``; ``name`` is None for an unnamed event (SSE's
+#: "message"), ``value`` the data decoded as JSON or None, ``data`` the text when it is
+#: not JSON (else None).
+JsonEvent = Tuple[Optional[str], Any, Optional[str]]
 
 
 class EventTooLarge(Exception):
@@ -36,6 +41,25 @@ class EventTooLarge(Exception):
         self.limit = limit
 
 
+def strip_bom(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """``pieces`` without one UTF-8 byte-order mark at the start (even one cut across reads).
+
+    >>> list(strip_bom([b"\\xef", b"\\xbb\\xbfdata: a"]))
+    [b'data: a']
+    """
+    head = b""
+    iterator = iter(pieces)
+    for piece in iterator:
+        head += piece
+        if len(head) >= len(BOM) or not BOM.startswith(head):
+            break
+    if head.startswith(BOM):
+        head = head[len(BOM):]
+    if head:
+        yield head
+    yield from iterator
+
+
 def iter_raw_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
                     max_event_lines: int = DEFAULT_MAX_EVENT_LINES) -> Iterator[bytes]:
     """Yield each event's bytes (``\\n`` line breaks, no blank line after it).
@@ -44,13 +68,13 @@ def iter_raw_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_M
     case a ``\\n`` follows), then the stream is split on blank lines. Each byte is copied a
     bounded number of times, so a long line in small reads costs linear time.
 
-    >>> list(iter_raw_events([b"data: a\\r", b"\\n\\r\\ndata: b\\n", b"\\n: c\\n\\n"]))
+    >>> list(iter_raw_events([b"\\xef\\xbb\\xbfdata: a\\r", b"\\n\\r\\ndata: b\\n", b"\\n: c\\n\\n"]))
     [b'data: a', b'data: b', b': c']
     """
     parts: List[bytes] = []  # the unfinished event
     size = 0
     held_cr = False
-    for piece in pieces:
+    for piece in strip_bom(pieces):
         if held_cr:
             piece = b"\r" + piece
             held_cr = False
@@ -110,6 +134,30 @@ def _finish(parts: List[bytes], max_lines: int, max_bytes: int = 0) -> bytes:
     return event
 
 
+def parse_event(raw: bytes) -> Optional[Tuple[Optional[str], str]]:
+    """``(name, data)`` of one event from :func:`iter_raw_events`, or None when it has no
+    data (a comment, a bare ``id:``). ``name`` is None for an unnamed event.
+
+    >>> parse_event(b'data: {"a": 1}'), parse_event(b"event: done\\ndata: {}"), parse_event(b": pad")
+    ((None, '{"a": 1}'), ('done', '{}'), None)
+    >>> parse_event(b"id: 7\\nevent: error\\ndata:x\\ndata: y")
+    ('error', 'x\\ny')
+    """
+    # The plugins' two forms, read directly (benchmark rows 3 and 4: parse CPU).
+    if raw.startswith(b"data: "):
+        if b"\n" not in raw:
+            return None, raw[6:].decode("utf-8")
+    elif raw.startswith(b"event: "):
+        name_end = raw.find(b"\n")
+        if name_end > 0 and raw.startswith(b"data: ", name_end + 1) and b"\n" not in raw[name_end + 1:]:
+            return raw[7:name_end].decode("utf-8"), raw[name_end + 7:].decode("utf-8")
+    elif raw.startswith(b":") and b"\n" not in raw:
+        return None  # a comment, e.g. AIPKit's padding
+    for event in SSEClient([raw + b"\n\n"]).events():  # it dispatches events that have data
+        return (None if event.event == "message" else event.event), event.data
+    return None
+
+
 def iter_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
                 max_event_lines: int = DEFAULT_MAX_EVENT_LINES) -> Iterator[str]:
     """Yield the ``data`` of each server-sent event in ``pieces`` (multi-line data joined
@@ -118,75 +166,56 @@ def iter_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_E
     >>> list(iter_events([b'event: message\\ndata: {"a":', b' 1}\\n\\n: ping\\n\\ndata: [DONE]\\n\\n']))
     ['{"a": 1}', '[DONE]']
     """
-    for event in iter_raw_events(pieces, max_event_bytes=max_event_bytes,
-                                 max_event_lines=max_event_lines):
-        if event.startswith(b"data: ") and b"\n" not in event:
-            yield event[6:].decode("utf-8")
-        else:
-            for parsed in _OneEvent(event).events():
-                yield parsed.data
+    for raw in iter_raw_events(pieces, max_event_bytes=max_event_bytes,
+                               max_event_lines=max_event_lines):
+        parsed = parse_event(raw)
+        if parsed is not None:
+            yield parsed[1]
 
 
-_scan_json = json.JSONDecoder().scan_once  # the decoder's C scanner, without json.loads' layers
-
-
-def json_or_none(data: Union[str, bytes, None]) -> Any:
-    """``data`` decoded as JSON, or None when it is not JSON (including hostile nesting).
-
-    Accepts exactly what ``json.loads`` accepts; a str goes straight to the decoder's
-    scanner, which saves a third of the cost on the small events streams are made of.
+def json_or_none(data: Any) -> Any:
+    """``data`` (str or bytes) decoded as JSON, or None when it is not JSON (including
+    hostile nesting). A leading byte-order mark is ignored.
 
     >>> json_or_none('{"a": 1}'), json_or_none(" [1] "), json_or_none("[" * 100000), json_or_none("{} x")
     ({'a': 1}, [1], None, None)
+    >>> json_or_none(b'\\xef\\xbb\\xbf{"a": 1}')
+    {'a': 1}
     """
+    if isinstance(data, (bytes, bytearray)):
+        data = bytes(data).decode("utf-8", "replace")
+    if not isinstance(data, str):
+        return None
+    if data.startswith("\ufeff"):
+        data = data[1:]
     try:
-        if isinstance(data, str):
-            try:
-                value, end = _scan_json(data, 0)
-            except StopIteration:  # nothing at 0: leading whitespace, or not JSON at all
-                return json.loads(data)
-            if end == len(data) or not data[end:].strip(" \t\n\r"):
-                return value
-            return None
-        return json.loads(data)  # type: ignore[arg-type]
-    except (ValueError, TypeError, RecursionError):
+        return json.loads(data)
+    except (ValueError, RecursionError):
         return None
 
 
 def iter_json_events(pieces: Iterable[bytes], *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-                     max_event_lines: int = DEFAULT_MAX_EVENT_LINES
-                     ) -> Iterator[Tuple[Any, Optional[str]]]:
-    """Yield ``(value, None)`` for each event whose data is JSON, ``(None, data)`` otherwise.
+                     max_event_lines: int = DEFAULT_MAX_EVENT_LINES) -> Iterator[JsonEvent]:
+    """Yield ``(name, value, None)`` for each event whose data is JSON, ``(name, None, data)``
+    otherwise; events without data are skipped.
 
-    The raw bytes and the decoded text are released before each yield, so a caller that
-    takes a large value out of ``value`` holds the only copy (an 8 MB final event is not
-    kept three times over).
+    Nothing else holds an event's raw bytes or text when it is yielded, so a caller that takes
+    a large value out of ``value`` holds the only copy (benchmark row 5: peak memory).
 
-    >>> list(iter_json_events([b'data: {"a": 1}\\n\\ndata: [DONE]\\n\\n']))
-    [({'a': 1}, None), (None, '[DONE]')]
+    >>> list(iter_json_events([b'data: {"a": 1}\\n\\nevent: done\\ndata: [DONE]\\n\\n']))
+    [(None, {'a': 1}, None), ('done', None, '[DONE]')]
     """
     for raw in iter_raw_events(pieces, max_event_bytes=max_event_bytes,
                                max_event_lines=max_event_lines):
-        if raw.startswith(b"data: ") and b"\n" not in raw:
-            text: Optional[str] = str(memoryview(raw)[6:], "utf-8")
-            raw = None  # type: ignore[assignment]
-            value = json_or_none(text)
-            if value is not None:
-                text = None
-            yield value, text
+        parsed = parse_event(raw)
+        del raw
+        if parsed is None:
+            continue
+        name, text = parsed
+        del parsed
+        value = json_or_none(text)
+        if value is None:
+            yield name, None, text
         else:
-            for parsed in _OneEvent(raw).events():
-                value = json_or_none(parsed.data)
-                yield value, (None if value is not None else parsed.data)
-
-
-class _OneEvent(SSEClient):
-    """sseclient-py's field parsing applied to one complete event."""
-
-    def __init__(self, event: bytes) -> None:  # no event source: the event is already cut
-        self._event = event
-        self._char_enc = "utf-8"
-        self._logger = log
-
-    def _read(self) -> Iterator[bytes]:
-        yield self._event
+            del text
+            yield name, value, None

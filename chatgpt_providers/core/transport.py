@@ -19,7 +19,7 @@ import urllib3.exceptions
 
 from .. import errors
 
-__all__ = ["Transport", "Timeout", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "call_deadline"]
+__all__ = ["Transport", "Timeout", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "call_deadline", "time_left"]
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ class Transport:
 
     def _timeout_now(self, provider: str, url: str) -> Tuple[float, float]:
         """The (connect, read) timeout, shortened to what is left of the call's total_timeout."""
-        left = _time_left()
+        left = time_left()
         if left is None:
             return self.timeout
         if left <= 0:
@@ -296,7 +296,7 @@ class Transport:
 
     def _network_error(self, exc: BaseException, provider: str, url: str) -> errors.ProviderError:
         connect, read = self.timeout
-        left = _time_left()
+        left = time_left()
         if left is not None and left <= 0.001 and isinstance(
                 exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
             return self._total_timeout_error(provider, url)
@@ -383,7 +383,15 @@ class Transport:
                 url=url,
                 status_code=response.status_code,
             ) from exc
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+        except (urllib3.exceptions.ProtocolError, ValueError) as exc:
+            # http.client reading a chunked body that stops short: "invalid literal for int()"
+            raise errors.StreamInterruptedError(
+                f"the connection to {url} was closed before the reply ended; try again",
+                provider=provider,
+                url=url,
+                status_code=response.status_code,
+            ) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise errors.StreamInterruptedError(
                 f"the connection to {url} broke while the answer was arriving ({_reason(exc)}); "
                 "try again",
@@ -392,8 +400,44 @@ class Transport:
                 status_code=response.status_code,
             ) from exc
 
+    def end_stream(self, response: requests.Response) -> None:
+        """End a streamed answer at its end marker without waiting for the server.
+
+        What the server already sent after the marker (the end of the chunked body) is read
+        without waiting, so a complete body returns its connection to the pool; when more is
+        still to come (a server that keeps the stream open, a close-delimited body), the
+        connection is closed instead of being waited on.
+
+        >>> from chatgpt_providers.testing import LocalSite
+        >>> with LocalSite() as site:
+        ...     transport = Transport()
+        ...     page = transport.request("GET", site.url, provider="doc", stream=True)
+        ...     transport.end_stream(page)
+        """
+        raw = response.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        try:
+            if sock is None:
+                return
+            previous = sock.gettimeout()
+            sock.settimeout(0.0)  # never wait here: what has not arrived is not waited for
+            try:
+                for _ in range(16):
+                    data = raw.read1(READ_SIZE, decode_content=True)
+                    if data == b"":
+                        return  # the body is complete: urllib3 has pooled the connection
+                    if data is None:
+                        break
+            finally:
+                sock.settimeout(previous)
+            raw.close()  # more is on its way: drop this connection rather than wait for it
+        except Exception:  # noqa: BLE001 - anything half-read means the connection goes
+            raw.close()
+        finally:
+            response.close()
+
     def _shorten_read_timeout(self, raw, provider: str, url: str) -> None:
-        left = _time_left()
+        left = time_left()
         if left is None:
             return
         if left <= 0:
@@ -492,7 +536,12 @@ class Transport:
         )
 
 
-def _time_left() -> Optional[float]:
+def time_left() -> Optional[float]:
+    """Seconds left of the running call's ``total_timeout`` (None: no such limit).
+
+    >>> time_left() is None
+    True
+    """
     limit = call_deadline.get()
     if limit is None:
         return None

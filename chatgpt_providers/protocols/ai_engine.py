@@ -1,4 +1,5 @@
-"""AI Engine ("mwai") chatbots, and the ``Chatgpt4Online`` preset.
+"""AI Engine ("mwai") chatbots: :class:`EngineProtocol`, the :class:`AIEngine` client and
+the ``Chatgpt4Online`` preset.
 
 Protocol (``shared/protocols/ai-engine.md``): a ``wp_rest`` nonce from
 ``POST {rest}/mwai/v1/start_session`` (or ``restNonce`` in the page's ``data-system``), then
@@ -12,19 +13,20 @@ import hashlib
 import json
 import logging
 import secrets
-from typing import Any, ClassVar, Iterator, Optional
+from typing import Any, ClassVar, Generator, Iterator, NoReturn, Optional, Tuple
 
 import requests
 
 from .. import errors
 from ..core.messages import ParsedMessages
-from ..core.provider import ChatProvider, NonceRefused
+from ..core.protocol import NonceRefused, Protocol
+from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.results import Reply
 from ..core.scrape import find_script_value, tags_with
-from ..core.sse import EventTooLarge, iter_json_events, json_or_none
+from ..core.sse import JsonEvent, json_or_none
 
-__all__ = ["AIEngine", "Chatgpt4Online", "EngineTokens"]
+__all__ = ["AIEngine", "Chatgpt4Online", "EngineProtocol", "EngineTokens"]
 
 log = logging.getLogger(__name__)
 
@@ -67,52 +69,44 @@ class _RouteMissing(Exception):
     """start_session is not at this REST URL."""
 
 
-class AIEngine(ChatProvider):
-    """A chatbot on any WordPress site running the AI Engine plugin.
+#: HTTP statuses of a ``start_session`` that the site does not have (no AI Engine there).
+_NO_ROUTE_STATUSES = (404, 405, 501)
 
-    >>> from chatgpt_providers import AIEngine
-    >>> bot = AIEngine("https://site.example", bot_id="default")
-    >>> bot.complete("Hi")                       # doctest: +SKIP
-    'Hello! How can I help you today?'
 
-    ``bot_id`` picks the chatbot; when omitted it is read from the page (``page=``, the
-    home page by default), along with the REST address and ``customId``, so sites without
-    pretty permalinks (``?rest_route=``) work. ``rest_url`` sets the REST address
-    explicitly (e.g. ``"https://site.example/wp-json"``).
+class EngineProtocol(Protocol):
+    """The AI Engine protocol for one bot on one site (see the module docstring).
+
+    >>> EngineProtocol(page_url="https://s.example/").bot_id is None
+    True
     """
 
     plugin = "AI Engine"
-    models: ClassVar = ["gpt-4o-mini", "gpt-4o", "gpt-4"]
-    default_model: ClassVar = "gpt-4o-mini"
-    #: The bot a preset talks to when none is given.
-    default_bot_id: ClassVar[Optional[str]] = None
+    end_marker = "end event"
 
-    def __init__(self, base_url: Optional[str] = None, *, bot_id: Optional[str] = None,
-                 custom_id: Optional[str] = None, rest_url: Optional[str] = None,
-                 page: str = "/", **options: Any) -> None:
-        super().__init__(base_url, **options)
-        self.bot_id = bot_id if bot_id is not None else type(self).default_bot_id
+    def __init__(self, *, page_url: str, bot_id: Optional[str] = None, custom_id: Optional[str] = None,
+                 rest_url: Optional[str] = None) -> None:
+        self.page_url = page_url
+        self.bot_id = bot_id
         self.custom_id = custom_id
         self.rest_url = rest_url.rstrip("/") if rest_url else None
-        self.page_url = self._page_url(page)
         self._chat_salt = secrets.token_hex(8)
 
     # -- the nonce -----------------------------------------------------------------------
 
-    def _fetch_tokens(self) -> EngineTokens:
+    def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> EngineTokens:
         page: Optional[_PageSettings] = None
         if self.bot_id is None and self.rest_url is None:
-            page = self._read_page()
-        rest_url = self.rest_url or (page and page.rest_url) or self.base_url + "/wp-json"
+            page = self._read_page(client, fresh=stale is not None)
+        rest_url = self.rest_url or (page and page.rest_url) or client.base_url + "/wp-json"
         try:
-            nonce, session_id = self._start_session(rest_url)
+            nonce, session_id = self._start_session(client, rest_url)
         except _RouteMissing:
             if page is None:
-                page = self._read_page()
+                page = self._read_page(client, fresh=stale is not None)
             if page.rest_url and page.rest_url.rstrip("/") != rest_url:
                 rest_url = page.rest_url.rstrip("/")
                 try:
-                    nonce, session_id = self._start_session(rest_url)
+                    nonce, session_id = self._start_session(client, rest_url)
                 except _RouteMissing:
                     nonce, session_id = self._nonce_from_page(page, rest_url)
             else:
@@ -120,14 +114,15 @@ class AIEngine(ChatProvider):
         bot_id = self.bot_id or (page and page.bot_id) or "default"
         custom_id = self.custom_id or (page.custom_id if page else None)
         context_id = page.context_id if page else None
-        log.debug("%s: nonce obtained from %s", self.name, rest_url)
+        log.debug("%s: nonce obtained from %s", client.name, rest_url)
         return EngineTokens(rest_url, nonce, session_id, bot_id, custom_id, context_id)
 
-    def _start_session(self, rest_url: str):
+    def _start_session(self, client: ChatProvider, rest_url: str) -> Tuple[str, Optional[str]]:
         url = rest_url + "/mwai/v1/start_session"
-        response = self.transport.request("POST", url, provider=self.name)
-        data = self._json_or_none(response)
-        if response.status_code == 404 or (response.status_code == 200 and not isinstance(data, dict)):
+        response = client.transport.request("POST", url, provider=client.name)
+        data = json_or_none(response.content)
+        status = response.status_code
+        if status in _NO_ROUTE_STATUSES or (status == 200 and not isinstance(data, dict)):
             raise _RouteMissing(url)
         if isinstance(data, dict) and data.get("success") and data.get("restNonce"):
             return str(data["restNonce"]), data.get("sessionId")
@@ -135,18 +130,18 @@ class AIEngine(ChatProvider):
             raise errors.NonceError(
                 f"Unable to extract restNonce from {url}: the site said "
                 f"{str(data.get('message') or 'no reason')!r}; try again later",
-                url=url, status_code=response.status_code, body=response.content,
+                url=url, status_code=status, body=response.content,
             )
-        if response.status_code != 200:
-            raise self.transport.http_error(response, provider=self.name, what="start_session")
+        if status != 200:
+            raise client.transport.http_error(response, provider=client.name, what="start_session")
         raise errors.NonceError(
             f"Unable to extract restNonce from {url}: the JSON answer has none",
-            url=url, status_code=response.status_code, body=response.content,
+            url=url, status_code=status, body=response.content,
         )
 
-    def _read_page(self) -> _PageSettings:
+    def _read_page(self, client: ChatProvider, *, fresh: bool = False) -> _PageSettings:
         """The chatbot settings on the page (all None when it has none)."""
-        page = self._get_page(self.page_url, "the chatbot page")
+        page = client._get_page(self.page_url, "the chatbot page", fresh=fresh)
         for attrs in tags_with(page, "mwai-chatbot-container"):
             system = _json_attr(attrs.get("data-system"))
             if system is None:
@@ -173,22 +168,23 @@ class AIEngine(ChatProvider):
         if nonce or rest_url:
             return _PageSettings(rest_url or None, bot_id or None, None, None, nonce or None, None)
         log.info("%s: no AI Engine chatbot settings on %s; trying the default REST address",
-                 self.name, self.page_url)
+                 client.name, self.page_url)
         return _PageSettings(None, None, None, None, None, None)
 
-    def _nonce_from_page(self, page: _PageSettings, rest_url: str):
+    def _nonce_from_page(self, page: _PageSettings, rest_url: str) -> Tuple[str, Optional[str]]:
         if page.rest_nonce:
             return page.rest_nonce, page.session_id
         raise errors.NonceError(
-            f"Unable to extract a nonce from {rest_url}/mwai/v1/start_session (no such route) "
-            f"or from restNonce in the data-system of {self.page_url}; is the AI Engine plugin "
-            "installed? Pass page= a page that shows the chatbot, or rest_url=",
+            f"Unable to extract a nonce from {rest_url}/mwai/v1/start_session (the site has no "
+            f"such route) or from restNonce in the data-system of {self.page_url}: the AI Engine "
+            "plugin does not seem to be installed there. Pass page= a page that shows the "
+            "chatbot, or rest_url=",
             url=rest_url + "/mwai/v1/start_session",
         )
 
     # -- a message -----------------------------------------------------------------------
 
-    def _chat_id(self, conversation: ParsedMessages, reply: Reply) -> str:
+    def chat_id(self, conversation: ParsedMessages, reply: Reply) -> str:
         """A chatId stable for a conversation: derived from its first turn unless given."""
         if reply.chat_id:
             return reply.chat_id
@@ -196,13 +192,13 @@ class AIEngine(ChatProvider):
         digest = hashlib.sha256(f"{self._chat_salt}\0{conversation.system}\0{first}".encode())
         return digest.hexdigest()[:12]
 
-    def _exchange(self, tokens: EngineTokens, conversation: ParsedMessages, reply: Reply
-                  ) -> Iterator[str]:
+    def send(self, client: ChatProvider, tokens: EngineTokens, prepared: Any,
+             conversation: ParsedMessages, reply: Reply) -> requests.Response:
         body = {
             "botId": tokens.bot_id,
             "customId": tokens.custom_id,
             "session": tokens.session_id,
-            "chatId": self._chat_id(conversation, reply),
+            "chatId": self.chat_id(conversation, reply),
             "contextId": tokens.context_id,
             "messages": [{"role": role, "content": content}
                          for role, content in conversation.history],
@@ -211,26 +207,15 @@ class AIEngine(ChatProvider):
             "stream": True,
         }
         reply.chat_id = body["chatId"]
-        url = tokens.rest_url + "/mwai-ui/v1/chats/submit"
-        response = self.transport.request(
-            "POST", url, provider=self.name, stream=True,
+        return client.transport.request(
+            "POST", tokens.rest_url + "/mwai-ui/v1/chats/submit", provider=client.name, stream=True,
             headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
             secret_headers={"X-WP-Nonce": tokens.nonce} if tokens.nonce else None,
             data=json.dumps(body).encode("utf-8"),
         )
-        try:
-            kind, pieces = self._answer_kind(response)
-            if kind == "sse":
-                yield from self._read_stream(response, pieces, tokens, reply)
-            elif kind == "json":
-                yield from self._read_json(response, tokens, reply)
-            else:
-                self._raise_for_answer(response)
-        finally:
-            response.close()
 
-    def _raise_for_answer(self, response: requests.Response) -> None:
-        data = self._json_or_none(response)
+    def raise_for_answer(self, client: ChatProvider, response: requests.Response) -> NoReturn:
+        data = json_or_none(client.transport.read_body(response, provider=client.name))
         status = response.status_code
         if isinstance(data, dict):
             code = data.get("code")
@@ -255,11 +240,10 @@ class AIEngine(ChatProvider):
                 "stream or JSON was due; is this an AI Engine site?",
                 url=response.url, status_code=status, body=response.content,
             )
-        raise self.transport.http_error(response, provider=self.name, what="the message")
+        raise client.transport.http_error(response, provider=client.name, what="the message")
 
-    def _read_json(self, response: requests.Response, tokens: EngineTokens, reply: Reply
-                   ) -> Iterator[str]:
-        data = self._json_or_none(response)
+    def read_json(self, client: ChatProvider, data: Any, response: requests.Response,
+                  tokens: EngineTokens, reply: Reply) -> str:
         if not isinstance(data, dict) or not isinstance(data.get("reply"), str):
             if isinstance(data, dict) and data.get("success") is False:
                 raise errors.ServerError(
@@ -270,52 +254,39 @@ class AIEngine(ChatProvider):
                 f"{response.url} sent JSON without a reply", url=response.url,
                 status_code=response.status_code, body=response.content,
             )
-        self._take_final(data, tokens, reply)
-        yield data["reply"]
+        self._take_final(client, data, tokens, reply)
+        return data["reply"]
 
-    def _read_stream(self, response: requests.Response, pieces: Iterator[bytes],
-                     tokens: EngineTokens, reply: Reply) -> Iterator[str]:
-        rest = None
-        try:
-            for event, _ in iter_json_events(pieces, max_event_bytes=self.max_event_bytes):
-                if not isinstance(event, dict):
-                    log.debug("%s: skipping an event that is not a JSON object", self.name)
-                    continue
-                kind = event.get("type")
-                if kind == "live":
-                    text = event.get("data")
-                    if event.get("subtype") in _TEXT_SUBTYPES and isinstance(text, str) and text:
-                        yield text  # the caller adds it to reply.streamed
-                elif kind == "end":
-                    # pop: the reply (maybe megabytes) is then held once, by the decoder
-                    final = _decode_end(event.pop("data", None))
-                    del event
-                    rest = self._finish(final, tokens, reply, response)
-                    break
-                elif kind == "error":
-                    message = event.get("data")
-                    raise errors.ServerError(
-                        f"the chatbot reported an error: {str(message or 'no message')!r}; "
-                        "try again later",
-                        url=response.url, status_code=response.status_code,
-                    )
-        except EventTooLarge as exc:
-            raise errors.ResponseError(
-                f"{response.url} sent {exc}; the stream was abandoned (max_event_bytes= "
-                "raises the limit)",
-                url=response.url, status_code=response.status_code,
-            ) from None
-        if rest is None:
-            raise errors.StreamInterruptedError(
-                f"the connection to {response.url} ended before the reply's end event "
-                f"({len(reply.streamed)} characters arrived); try again",
-                url=response.url, status_code=response.status_code,
-            )
-        if rest:
-            yield rest
-        self._drain(response, pieces)
+    def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
+                    response: requests.Response, tokens: EngineTokens, reply: Reply
+                    ) -> Generator[str, None, bool]:
+        for _, event, _ in events:
+            if not isinstance(event, dict):
+                log.debug("%s: skipping an event that is not a JSON object", client.name)
+                continue
+            kind = event.get("type")
+            if kind == "live":
+                text = event.get("data")
+                if event.get("subtype") in _TEXT_SUBTYPES and isinstance(text, str) and text:
+                    yield text  # the loop adds it to reply.streamed
+            elif kind == "end":
+                # pop: the reply (maybe megabytes) is then held once, by the decoder
+                final = _decode_end(event.pop("data", None))
+                del event
+                rest = self._finish(client, final, tokens, reply, response)
+                if rest:
+                    yield rest
+                return True
+            elif kind == "error":
+                message = event.get("data")
+                raise errors.ServerError(
+                    f"the chatbot reported an error: {str(message or 'no message')!r}; "
+                    "try again later",
+                    url=response.url, status_code=response.status_code,
+                )
+        return False
 
-    def _finish(self, final: Any, tokens: EngineTokens, reply: Reply,
+    def _finish(self, client: ChatProvider, final: Any, tokens: EngineTokens, reply: Reply,
                 response: requests.Response) -> str:
         """Take the ``end`` event; return the text still to yield."""
         if not isinstance(final, dict):
@@ -328,17 +299,18 @@ class AIEngine(ChatProvider):
                 f"the chatbot failed: {str(final.get('message') or 'no reason given')!r}",
                 url=response.url, status_code=response.status_code,
             )
-        self._take_final(final, tokens, reply)
+        self._take_final(client, final, tokens, reply)
         text = final.get("reply")
         if not isinstance(text, str):
             return ""
         if reply.streamed.is_prefix_of(text):
             return text[len(reply.streamed):]
         log.info("%s: the site's final reply differs from the streamed text (a server-side "
-                 "filter changed it); complete() returns the final one", self.name)
+                 "filter changed it); complete() returns the final one", client.name)
         return ""
 
-    def _take_final(self, final: dict, tokens: EngineTokens, reply: Reply) -> None:
+    def _take_final(self, client: ChatProvider, final: dict, tokens: EngineTokens, reply: Reply
+                    ) -> None:
         if isinstance(final.get("reply"), str):
             reply.final_text = final["reply"]
         if isinstance(final.get("usage"), dict):
@@ -347,8 +319,50 @@ class AIEngine(ChatProvider):
             reply.chat_id = str(final["chatId"])
         token = final.get("new_token")
         if isinstance(token, str) and token:
-            log.debug("%s: the site rotated the nonce", self.name)
-            self._replace_tokens(tokens, tokens._replace(nonce=token))
+            log.debug("%s: the site rotated the nonce", client.name)
+            client._replace_tokens(tokens, tokens._replace(nonce=token))
+
+
+class AIEngine(ChatProvider):
+    """A chatbot on any WordPress site running the AI Engine plugin.
+
+    >>> from chatgpt_providers import AIEngine
+    >>> bot = AIEngine("https://site.example", bot_id="default")
+    >>> bot.complete("Hi")                       # doctest: +SKIP
+    'Hello! How can I help you today?'
+
+    ``bot_id`` picks the chatbot; when omitted it is read from the page (``page=``, the
+    home page by default), along with the REST address and ``customId``, so sites without
+    pretty permalinks (``?rest_route=``) work. ``rest_url`` sets the REST address
+    explicitly (e.g. ``"https://site.example/wp-json"``).
+    """
+
+    plugin = "AI Engine"
+    models: ClassVar = ["gpt-4o-mini", "gpt-4o", "gpt-4"]
+    default_model: ClassVar = "gpt-4o-mini"
+    #: The bot a preset talks to when none is given.
+    default_bot_id: ClassVar[Optional[str]] = None
+    protocol: EngineProtocol
+
+    def __init__(self, base_url: Optional[str] = None, *, bot_id: Optional[str] = None,
+                 custom_id: Optional[str] = None, rest_url: Optional[str] = None,
+                 page: str = "/", **options: Any) -> None:
+        super().__init__(base_url, **options)
+        self.protocol = EngineProtocol(
+            page_url=self._page_url(page),
+            bot_id=bot_id if bot_id is not None else type(self).default_bot_id,
+            custom_id=custom_id, rest_url=rest_url,
+        )
+
+    @property
+    def bot_id(self) -> Optional[str]:
+        """The bot asked for (None: read from the page)."""
+        return self.protocol.bot_id
+
+    @property
+    def page_url(self) -> str:
+        """The page the bot settings are read from."""
+        return self.protocol.page_url
 
 
 def _json_attr(value: Optional[str]) -> Optional[dict]:

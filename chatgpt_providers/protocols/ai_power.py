@@ -1,4 +1,5 @@
-"""AI Power ("wpaicg") chatbots, and the ``ChatGptt`` preset.
+"""AI Power ("wpaicg") chatbots, 1.8.80 to 2.2: :class:`PowerProtocol`, the :class:`AIPower`
+client and the ``ChatGptt`` preset.
 
 Protocol (``shared/protocols/ai-power.md``, plugin 1.8.80 to 2.2): the nonce, post id and
 bot settings are scraped from the page that shows the chatbot; the message is a form POST
@@ -14,21 +15,22 @@ import random
 import re
 import secrets
 import string
-from typing import Any, ClassVar, Dict, Iterator, List, Optional
+from typing import Any, ClassVar, Dict, Generator, Iterator, List, NoReturn, Optional
 from urllib.parse import urlencode
 
 import requests
 
 from .. import errors
 from ..core.messages import ParsedMessages
-from ..core.provider import ChatProvider, NonceRefused
+from ..core.protocol import NonceRefused, Protocol
+from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.results import Reply
 from ..core.scrape import find_script_value, tags_with
-from ..core.sse import EventTooLarge, iter_json_events
+from ..core.sse import JsonEvent
 from ..core.transport import looks_like_cloudflare_challenge, origin
 
-__all__ = ["AIPower", "ChatGptt", "PowerTokens"]
+__all__ = ["AIPower", "ChatGptt", "PowerProtocol", "PowerTokens"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,181 @@ class PowerTokens(Record):
         return f"custom_bot_{self.bot_id}" if self.bot_id not in ("", "0") else self.chat_type
 
 
+class PowerProtocol(Protocol):
+    """The legacy AI Power protocol (1.8.80 to 2.2) for the chatbot on one page.
+
+    >>> PowerProtocol(page_url="https://s.example/chat/").bot_id is None
+    True
+    """
+
+    plugin = "AI Power"
+    end_marker = "[DONE]"
+
+    def __init__(self, *, page_url: str, bot_id: Optional[str] = None) -> None:
+        self.page_url = page_url
+        self.bot_id = bot_id
+        #: ``wpaicg_chat_client_id``: stable per instance, as the site's quotas key on it.
+        self.client_id = new_client_id()
+
+    # -- the nonce -----------------------------------------------------------------------
+
+    def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> PowerTokens:
+        page = client._get_page(self.page_url, "the chatbot page", fresh=stale is not None)
+        return self.tokens_from_page(client, page)
+
+    def tokens_from_page(self, client: ChatProvider, page: str) -> PowerTokens:
+        """Read the nonce and the chatbot's settings from the page's HTML."""
+        containers = [a for a in tags_with(page, "wpaicg-chat") if a.get("data-nonce")]
+        if self.bot_id is not None:
+            containers = [a for a in containers if a.get("data-bot-id", "0") == self.bot_id]
+        ajax_url = self._ajax_url(client, page)
+        if containers:
+            chosen = min(containers, key=lambda a: _container_type(a) != "shortcode")
+            return PowerTokens(
+                nonce=chosen["data-nonce"].strip(),
+                post_id="".join(ch for ch in chosen.get("data-post-id", "") if ch.isdigit()),
+                page_url=_header_safe(chosen.get("data-url") or "", self.page_url),
+                bot_id=(chosen.get("data-bot-id") or "0").strip(),
+                chat_type=_container_type(chosen),
+                ajax_url=ajax_url,
+            )
+        nonce = find_script_value(page, "search_nonce")
+        if nonce and self.bot_id in (None, "0"):
+            return PowerTokens(nonce, "", self.page_url, "0", "shortcode", ajax_url)
+        looked_for = "data-nonce in a wpaicg-chat-shortcode/wpaicg-chatbox container"
+        if self.bot_id is not None:
+            looked_for += f" with data-bot-id={self.bot_id!r}"
+        raise errors.NonceError(
+            f"Unable to extract the AI Power nonce ({looked_for}, or wpaicgParams.search_nonce) "
+            f"from {self.page_url}; pass page= the address of a page that shows the chatbot",
+            url=self.page_url, body=page,
+        )
+
+    def _ajax_url(self, client: ChatProvider, page: str) -> str:
+        default = client.base_url + "/wp-admin/admin-ajax.php"
+        found = find_script_value(page, "ajax_url")
+        # Only trust a script's address on this very site: the nonce goes there.
+        if found and origin(found) == origin(default):
+            return found
+        return default
+
+    # -- a message -----------------------------------------------------------------------
+
+    def send(self, client: ChatProvider, tokens: PowerTokens, prepared: Any,
+             conversation: ParsedMessages, reply: Reply) -> requests.Response:
+        form = {
+            "_wpnonce": tokens.nonce,
+            "post_id": tokens.post_id,
+            "url": tokens.page_url,
+            "action": _ACTIONS.get(tokens.chat_type, _ACTIONS["shortcode"]),
+            "message": conversation.prompt_with_system,
+            "bot_id": tokens.bot_id,
+            "chatbot_identity": tokens.identity,
+            "wpaicg_chat_client_id": reply.chat_id or self.client_id,
+            "wpaicg_chat_history": history_field(conversation),
+            "chat_id": str(random.randint(10**6, 10**9)),
+        }
+        return client.transport.request(
+            "POST", tokens.ajax_url, provider=client.name, stream=True,
+            headers={"Accept": "text/event-stream, application/json, */*",
+                     "Content-Type": "application/x-www-form-urlencoded",
+                     "Referer": tokens.page_url, "X-Requested-With": "XMLHttpRequest"},
+            data=urlencode(form).encode("ascii"),
+        )
+
+    def raise_for_answer(self, client: ChatProvider, response: requests.Response) -> NoReturn:
+        body = client.transport.read_body(response, provider=client.name)
+        text = body.decode("utf-8", "replace")
+        status = response.status_code
+        if status == 403 and _EXPIRED_LINK in text.lower() and not looks_like_cloudflare_challenge(
+                response, text):
+            raise NonceRefused(response, "HTTP 403 'The link you followed has expired.'")
+        if status == 400 and text.strip() == "0":
+            raise errors.UnsupportedSiteError(
+                f"{response.url} has no legacy AI Power chatbot: the plugin is missing, or the "
+                "site runs AI Power 2.3+ while a stale page cache still shows the old chatbot; "
+                "try again later or use connect() on the chatbot's page",
+                url=response.url, status_code=status, body=body,
+            )
+        if status == 200:
+            raise errors.ResponseError(
+                f"{response.url} answered with "
+                f"{response.headers.get('content-type') or 'no content type'} where JSON or "
+                "an event stream was due; is this an AI Power site?",
+                url=response.url, status_code=status, body=body,
+            )
+        raise client.transport.http_error(response, provider=client.name, what="the message")
+
+    def read_json(self, client: ChatProvider, data: Any, response: requests.Response,
+                  tokens: PowerTokens, reply: Reply) -> str:
+        if not isinstance(data, dict):
+            raise errors.ResponseError(
+                f"{response.url} sent a JSON answer that is not an object",
+                url=response.url, status_code=response.status_code, body=response.content,
+            )
+        text = _json_outcome(data, response)
+        if text is None:
+            raise errors.ResponseError(
+                f"{response.url} sent JSON with neither an answer nor an error",
+                url=response.url, status_code=response.status_code, body=response.content,
+            )
+        return text
+
+    def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
+                    response: requests.Response, tokens: PowerTokens, reply: Reply
+                    ) -> Generator[str, None, bool]:
+        held: List[str] = []  # words the plugin wrote itself: an upstream error, or not
+        plugin_stop = finished = False
+        for _, event, data in events:
+            if event is None:
+                if data == "[DONE]":
+                    if held:
+                        yield "".join(held)
+                    return True
+                if data == "[LIMITED]":
+                    raise _upstream_error(held, response, "the site's AI backend failed")
+                broken = re.match(_BROKEN_WORD, data or "", re.DOTALL)
+                if broken:
+                    held.append(broken.group(1))
+                else:
+                    log.debug("%s: skipping an event that is not JSON", client.name)
+                continue
+            if not isinstance(event, dict):
+                continue
+            if "choices" not in event:
+                if _flag(event) or event.get("status") == "error":
+                    raise _site_error(event, response)
+                continue
+            choices = event["choices"]
+            if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+                continue
+            choice = choices[0]
+            delta = choice.get("delta")
+            text = delta.get("content") if isinstance(delta, dict) else None
+            if text is None:
+                text = choice.get("text")
+            if "index" not in choice and "id" not in event:
+                # Written by the plugin, not passed through from OpenAI: hold it until
+                # the stream says whether it was an answer ([DONE]) or an error.
+                if isinstance(text, str):
+                    held.append(text)
+                if choice.get("finish_reason"):
+                    plugin_stop = True
+                continue
+            if held:
+                yield "".join(held)
+                held = []
+            if isinstance(text, str) and text:
+                yield text
+            if choice.get("finish_reason"):
+                finished = True
+        if finished and not held:
+            return True
+        if held or plugin_stop:
+            raise _upstream_error(held, response, "the site's AI backend reported an error")
+        return False
+
+
 class AIPower(ChatProvider):
     """A chatbot on any WordPress site running the AI Power plugin (1.8.80 to 2.2).
 
@@ -79,14 +256,28 @@ class AIPower(ChatProvider):
     default_model: ClassVar = "gpt-4o"
     #: The page that shows the chatbot, for presets.
     default_page: ClassVar[str] = "/"
+    protocol: PowerProtocol
 
     def __init__(self, base_url: Optional[str] = None, *, page: Optional[str] = None,
                  bot_id: Optional[str] = None, **options: Any) -> None:
         super().__init__(base_url, **options)
-        self.page_url = self._page_url(page or type(self).default_page)
-        self.bot_id = None if bot_id is None else str(bot_id)
-        #: ``wpaicg_chat_client_id``: stable per instance, as the site's quotas key on it.
-        self.client_id = self.new_chat_id()
+        self.protocol = PowerProtocol(page_url=self._page_url(page or type(self).default_page),
+                                      bot_id=None if bot_id is None else str(bot_id))
+
+    @property
+    def client_id(self) -> str:
+        """``wpaicg_chat_client_id`` of stateless calls: stable per instance."""
+        return self.protocol.client_id
+
+    @property
+    def page_url(self) -> str:
+        """The page that shows the chatbot."""
+        return self.protocol.page_url
+
+    @property
+    def bot_id(self) -> Optional[str]:
+        """The bot asked for (None: the page's shortcode bot, else its widget)."""
+        return self.protocol.bot_id
 
     def new_chat_id(self) -> str:
         """A ``wpaicg_chat_client_id``: 10 letters and digits (the conversation's id here).
@@ -95,201 +286,7 @@ class AIPower(ChatProvider):
         >>> len(chat_id), chat_id.isalnum()
         (10, True)
         """
-        return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(10))
-
-    # -- the nonce -----------------------------------------------------------------------
-
-    def _fetch_tokens(self) -> PowerTokens:
-        page = self._get_page(self.page_url, "the chatbot page")
-        containers = [a for a in tags_with(page, "wpaicg-chat") if a.get("data-nonce")]
-        if self.bot_id is not None:
-            containers = [a for a in containers if a.get("data-bot-id", "0") == self.bot_id]
-        ajax_url = self._ajax_url(page)
-        if containers:
-            chosen = min(containers, key=lambda a: _container_type(a) != "shortcode")
-            return PowerTokens(
-                nonce=chosen["data-nonce"].strip(),
-                post_id="".join(ch for ch in chosen.get("data-post-id", "") if ch.isdigit()),
-                page_url=chosen.get("data-url") or self.page_url,
-                bot_id=(chosen.get("data-bot-id") or "0").strip(),
-                chat_type=_container_type(chosen),
-                ajax_url=ajax_url,
-            )
-        nonce = find_script_value(page, "search_nonce")
-        if nonce and self.bot_id in (None, "0"):
-            return PowerTokens(nonce, "", self.page_url, "0", "shortcode", ajax_url)
-        looked_for = "data-nonce in a wpaicg-chat-shortcode/wpaicg-chatbox container"
-        if self.bot_id is not None:
-            looked_for += f" with data-bot-id={self.bot_id!r}"
-        raise errors.NonceError(
-            f"Unable to extract the AI Power nonce ({looked_for}, or wpaicgParams.search_nonce) "
-            f"from {self.page_url}; pass page= the address of a page that shows the chatbot",
-            url=self.page_url, body=page,
-        )
-
-    def _ajax_url(self, page: str) -> str:
-        default = self.base_url + "/wp-admin/admin-ajax.php"
-        found = find_script_value(page, "ajax_url")
-        # Only trust a script's address on this very site: the nonce goes there.
-        if found and origin(found) == origin(default):
-            return found
-        return default
-
-    # -- a message -----------------------------------------------------------------------
-
-    def _exchange(self, tokens: PowerTokens, conversation: ParsedMessages, reply: Reply
-                  ) -> Iterator[str]:
-        form = {
-            "_wpnonce": tokens.nonce,
-            "post_id": tokens.post_id,
-            "url": tokens.page_url,
-            "action": _ACTIONS.get(tokens.chat_type, _ACTIONS["shortcode"]),
-            "message": conversation.prompt_with_system,
-            "bot_id": tokens.bot_id,
-            "chatbot_identity": tokens.identity,
-            "wpaicg_chat_client_id": reply.chat_id or self.client_id,
-            "wpaicg_chat_history": history_field(conversation),
-            "chat_id": str(random.randint(10**6, 10**9)),
-        }
-        response = self.transport.request(
-            "POST", tokens.ajax_url, provider=self.name, stream=True,
-            headers={"Accept": "text/event-stream, application/json, */*",
-                     "Content-Type": "application/x-www-form-urlencoded",
-                     "Referer": tokens.page_url, "X-Requested-With": "XMLHttpRequest"},
-            data=urlencode(form).encode("ascii"),  # encoded here: cheaper than requests' path
-        )
-        try:
-            kind, pieces = self._answer_kind(response)
-            if kind == "sse":
-                yield from self._read_stream(response, pieces)
-            elif kind == "json":
-                yield from self._read_json(response)
-            else:
-                self._raise_for_answer(response)
-        finally:
-            response.close()
-
-    def _raise_for_answer(self, response: requests.Response) -> None:
-        body = self.transport.read_body(response, provider=self.name)
-        text = body.decode("utf-8", "replace")
-        status = response.status_code
-        if status == 403 and _EXPIRED_LINK in text.lower() and not looks_like_cloudflare_challenge(
-                response, text):
-            raise NonceRefused(response, "HTTP 403 'The link you followed has expired.'")
-        if status == 400 and text.strip() == "0":
-            raise errors.UnsupportedSiteError(
-                f"{response.url} has no AI Power chatbot this client supports: the plugin is "
-                "missing, or it is AI Power 2.3+ (AIPKit), whose protocol differs",
-                url=response.url, status_code=status, body=body,
-            )
-        if status == 200:
-            raise errors.ResponseError(
-                f"{response.url} answered with "
-                f"{response.headers.get('content-type') or 'no content type'} where JSON or "
-                "an event stream was due; is this an AI Power site?",
-                url=response.url, status_code=status, body=body,
-            )
-        raise self.transport.http_error(response, provider=self.name, what="the message")
-
-    def _read_json(self, response: requests.Response) -> Iterator[str]:
-        data = self._json_or_none(response)
-        if not isinstance(data, dict):
-            raise errors.ResponseError(
-                f"{response.url} sent a JSON answer that is not an object",
-                url=response.url, status_code=response.status_code, body=response.content,
-            )
-        text = self._json_outcome(data, response)
-        if text is None:
-            raise errors.ResponseError(
-                f"{response.url} sent JSON with neither an answer nor an error",
-                url=response.url, status_code=response.status_code, body=response.content,
-            )
-        yield text
-
-    def _json_outcome(self, data: Dict[str, Any], response: requests.Response) -> Optional[str]:
-        """The answer in a JSON body; raises for an error body; None when it is neither."""
-        status = data.get("status")
-        message = str(data.get("msg") or "")
-        if status == "error" and any(f in message.lower() for f in _NONCE_FAILURES):
-            raise NonceRefused(response, f"{message!r}")
-        if status == "error" or _flag(data):
-            raise _site_error(data, response)
-        if status == "success":
-            answer = data.get("data")
-            if isinstance(answer, (int, float)) and not isinstance(answer, bool):
-                return str(answer)  # "data": 4 for "2+2?"
-            if not isinstance(answer, str):
-                raise errors.ResponseError(
-                    f"{response.url} reported success without an answer (data is "
-                    f"{type(answer).__name__}); try again",
-                    url=response.url, status_code=response.status_code, body=response.content,
-                )
-            return answer
-        return None
-
-    def _read_stream(self, response: requests.Response, pieces: Iterator[bytes]) -> Iterator[str]:
-        held: List[str] = []  # words the plugin wrote itself: an upstream error, or not
-        plugin_stop = finished = done = False
-        try:
-            for event, data in iter_json_events(pieces, max_event_bytes=self.max_event_bytes):
-                if event is None:
-                    if data == "[DONE]":
-                        done = True
-                        break
-                    if data == "[LIMITED]":
-                        raise _upstream_error(held, response, "the site's AI backend failed")
-                    broken = re.match(_BROKEN_WORD, data or "", re.DOTALL)
-                    if broken:
-                        held.append(broken.group(1))
-                    else:
-                        log.debug("%s: skipping an event that is not JSON", self.name)
-                    continue
-                if not isinstance(event, dict):
-                    continue
-                if "choices" not in event:
-                    if _flag(event) or event.get("status") == "error":
-                        raise _site_error(event, response)
-                    continue
-                choices = event["choices"]
-                if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-                    continue
-                choice = choices[0]
-                delta = choice.get("delta")
-                text = delta.get("content") if isinstance(delta, dict) else None
-                if text is None:
-                    text = choice.get("text")
-                if "index" not in choice and "id" not in event:
-                    # Written by the plugin, not passed through from OpenAI: hold it until
-                    # the stream says whether it was an answer ([DONE]) or an error.
-                    if isinstance(text, str):
-                        held.append(text)
-                    if choice.get("finish_reason"):
-                        plugin_stop = True
-                    continue
-                if held:
-                    yield "".join(held)
-                    held = []
-                if isinstance(text, str) and text:
-                    yield text
-                if choice.get("finish_reason"):
-                    finished = True
-        except EventTooLarge as exc:
-            raise errors.ResponseError(
-                f"{response.url} sent {exc}; the stream was abandoned (max_event_bytes= "
-                "raises the limit)",
-                url=response.url, status_code=response.status_code,
-            ) from None
-        if done or (finished and not held):
-            if held:
-                yield "".join(held)
-            self._drain(response, pieces)
-            return
-        if held or plugin_stop:
-            raise _upstream_error(held, response, "the site's AI backend reported an error")
-        raise errors.StreamInterruptedError(
-            f"the connection to {response.url} ended before [DONE]; try again",
-            url=response.url, status_code=response.status_code,
-        )
+        return new_client_id()
 
 
 def history_field(conversation: ParsedMessages) -> str:
@@ -317,6 +314,55 @@ def _unescaped(text: str) -> str:
     text = text.replace("\\", "/").replace('"', "”")
     return "".join(" " if ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 or ch in "\u2028\u2029" else ch
                    for ch in text)
+
+
+def new_client_id() -> str:
+    """A ``wpaicg_chat_client_id`` as the plugin's script makes one: 10 letters and digits.
+
+    >>> len(new_client_id())
+    10
+    """
+    return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(10))
+
+
+def _json_outcome(data: Dict[str, Any], response: requests.Response) -> Optional[str]:
+    """The answer in a JSON body; raises for an error body; None when it is neither."""
+    status = data.get("status")
+    message = str(data.get("msg") or "")
+    if status == "error" and any(f in message.lower() for f in _NONCE_FAILURES):
+        raise NonceRefused(response, f"{message!r}")
+    if status == "error" or _flag(data):
+        raise _site_error(data, response)
+    if status == "success":
+        answer = data.get("data")
+        if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+            return str(answer)  # "data": 4 for "2+2?"
+        if not isinstance(answer, str):
+            raise errors.ResponseError(
+                f"{response.url} reported success without an answer (data is "
+                f"{type(answer).__name__}); try again",
+                url=response.url, status_code=response.status_code, body=response.content,
+            )
+        return answer
+    return None
+
+
+def _header_safe(url: str, fallback: str) -> str:
+    """The page address a container names (else ``fallback``), percent-encoded where it
+    would not survive a header (``Referer`` is Latin-1).
+
+    >>> _header_safe("https://s.example/чат/", "https://s.example/")
+    'https://s.example/%D1%87%D0%B0%D1%82/'
+    """
+    if not url:
+        return fallback
+    try:
+        url.encode("latin-1")
+    except UnicodeEncodeError:
+        from urllib.parse import quote
+
+        return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+    return url
 
 
 def _container_type(attrs: Dict[str, str]) -> str:

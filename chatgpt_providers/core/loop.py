@@ -1,0 +1,216 @@
+"""The one loop every protocol runs in: :func:`stream_reply`.
+
+Around a :class:`~chatgpt_providers.core.protocol.Protocol` it does, once for all plugins:
+
+- retries of transient failures, only before the first text and only before the site began
+  a 2xx answer (a message the site accepted is never sent again by accident; see
+  :class:`~chatgpt_providers.core.retry.RetryPolicy`);
+- the single nonce refresh, repeating only the step the site refused;
+- preparing again once when a prepared message expired (AI Power 2.3+'s cache key);
+- the call's ``total_timeout`` (each step runs with the deadline in ``call_deadline``);
+- the reply and event size caps;
+- ``partial_text`` on every error, and the provider's name;
+- reading the answer: event stream or JSON by its type, a stream that stops short of its
+  end marker, and ending the call at the marker without waiting for the server to close.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple
+
+import requests
+
+from .. import errors
+from .messages import ParsedMessages
+from .protocol import NonceRefused, PreparedExpired
+from .results import Reply
+from .sse import EventTooLarge, iter_json_events, json_or_none
+from .transport import call_deadline
+
+if TYPE_CHECKING:
+    from .provider import ChatProvider
+
+__all__ = ["stream_reply", "answer_kind"]
+
+log = logging.getLogger(__name__)
+
+
+class _Attempt:
+    """What one attempt learned that decides whether it may be retried."""
+
+    __slots__ = ("answer_began",)
+
+    def __init__(self) -> None:
+        #: The site began a 2xx answer to the message: it has accepted it.
+        self.answer_began = False
+
+
+def stream_reply(client: ChatProvider, conversation: ParsedMessages, reply: Reply) -> Iterator[str]:
+    """Yield the reply's text, retrying transient failures that come before any text.
+
+    On failure, what was yielded is attached to the error as ``partial_text``.
+
+    >>> from chatgpt_providers import ChatGptt
+    >>> from chatgpt_providers.core.messages import parse_messages
+    >>> from chatgpt_providers.testing import LocalSite
+    >>> with LocalSite() as site:
+    ...     "".join(stream_reply(ChatGptt(base_url=site.url), parse_messages("Hi"), Reply()))
+    'Echo: Hi'
+    """
+    policy = client.retry_policy
+    deadline: Optional[Tuple[float, float]] = None
+    retry_deadline = None
+    if client.total_timeout is not None:
+        deadline = (time.monotonic() + client.total_timeout, float(client.total_timeout))
+        retry_deadline = policy.clock() + client.total_timeout
+    reply.provider = client.name
+    streamed = reply.streamed
+    limit = client.max_reply_chars
+    number = 0
+    while True:
+        attempt = _Attempt()
+        inner = _one_message(client, conversation, reply, attempt)
+        try:
+            size = 0
+            for text in inner if deadline is None else _under_deadline(inner, deadline):
+                if not text:
+                    continue
+                size += len(text)
+                if size > limit:
+                    raise errors.ResponseError(
+                        f"the reply passed max_reply_chars={limit}; the rest was not read "
+                        "(raise max_reply_chars= for longer replies)",
+                        url=client.base_url,
+                    )
+                streamed.append(text)
+                yield text
+            return
+        except errors.ProviderError as exc:
+            if exc.provider is None:
+                exc.provider = client.name
+            wait = None
+            if not streamed:
+                wait = policy.wait_before_retry(exc, number, retry_deadline,
+                                                accepted=attempt.answer_began)
+            if wait is None:
+                exc.partial_text = streamed.getvalue()
+                raise
+            log.info("%s: %s: %s; retry %d of %d in %.2f s", client.name, type(exc).__name__,
+                     exc, number + 1, policy.retries, wait)
+            reply.final_text = reply.usage = None
+        finally:
+            inner.close()
+        policy.sleep(wait)
+        number += 1
+
+
+def _under_deadline(inner: Iterator[str], deadline: Tuple[float, float]) -> Iterator[str]:
+    """Run each step of ``inner`` with ``deadline`` as the call's deadline."""
+    while True:
+        token = call_deadline.set(deadline)
+        try:
+            text = next(inner)
+        except StopIteration:
+            return
+        finally:
+            call_deadline.reset(token)
+        yield text
+
+
+def _one_message(client: ChatProvider, conversation: ParsedMessages, reply: Reply,
+                 attempt: _Attempt) -> Iterator[str]:
+    """Send the message once: prepare, send, read; refresh a refused nonce once and prepare
+    again once when the prepared message expired, repeating only those steps."""
+    protocol = client.protocol
+    tokens = client._current_tokens()
+    prepared: Any = None
+    refreshed = prepared_again = False
+    while True:
+        try:
+            if prepared is None:
+                prepared = protocol.prepare(client, tokens, conversation, reply)
+            response = protocol.send(client, tokens, prepared, conversation, reply)
+            yield from _read_answer(client, response, tokens, reply, attempt)
+            return
+        except NonceRefused as refused:
+            if refreshed or reply.streamed:
+                raise _refused_twice(client, refused) from None
+            refreshed = True
+            log.info("%s: the site refused the nonce (%s); fetching a new one", client.name,
+                     refused.detail)
+            tokens = client._refresh_tokens(tokens)
+        except PreparedExpired as expired:
+            if prepared_again or reply.streamed:
+                raise expired.error from None
+            prepared_again = True
+            log.info("%s: %s; sending the message again", client.name, expired.error)
+            prepared = None
+
+
+def _refused_twice(client: ChatProvider, refused: NonceRefused) -> errors.AuthenticationError:
+    response = refused.response
+    return errors.AuthenticationError(
+        f"{client.name}: the site refused a freshly fetched nonce too ({refused.detail}); "
+        "it may require a login, or block this client; try again later",
+        url=response.url if response is not None else client.base_url,
+        status_code=response.status_code if response is not None else None,
+        body=response.content if response is not None else None,
+    )
+
+
+def _read_answer(client: ChatProvider, response: requests.Response, tokens: Any, reply: Reply,
+                 attempt: _Attempt) -> Iterator[str]:
+    protocol = client.protocol
+    try:
+        attempt.answer_began = 200 <= response.status_code < 300
+        kind, pieces = answer_kind(client, response)
+        if kind == "sse":
+            assert pieces is not None
+            events = iter_json_events(pieces, max_event_bytes=client.max_event_bytes)
+            try:
+                ended = yield from protocol.read_events(client, events, response, tokens, reply)
+            except EventTooLarge as exc:
+                raise errors.ResponseError(
+                    f"{response.url} sent {exc}; the stream was abandoned (max_event_bytes= "
+                    "raises the limit)",
+                    url=response.url, status_code=response.status_code,
+                ) from None
+            if not ended:
+                raise errors.StreamInterruptedError(
+                    f"the connection to {response.url} was closed before the reply ended "
+                    f"(no {protocol.end_marker}; {len(reply.streamed)} characters arrived); try again",
+                    url=response.url, status_code=response.status_code,
+                )
+            client.transport.end_stream(response)
+        elif kind == "json":
+            data = json_or_none(client.transport.read_body(response, provider=client.name))
+            yield protocol.read_json(client, data, response, tokens, reply)
+        else:
+            protocol.raise_for_answer(client, response)
+    finally:
+        response.close()
+
+
+def answer_kind(client: ChatProvider, response: requests.Response
+                ) -> Tuple[Optional[str], Optional[Iterator[bytes]]]:
+    """``("sse", pieces)``, ``("json", None)`` or ``(None, None)`` for an answer.
+
+    Branches on Content-Type as the plugins' own clients do; a 200 body with another type is
+    read and recognised by its first bytes (a JSON object, or ``data:`` lines).
+    """
+    if response.status_code != 200:
+        return None, None
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "text/event-stream":
+        return "sse", client.transport.iter_bytes(response, provider=client.name)
+    if kind in ("application/json", "text/json"):
+        return "json", None
+    body = client.transport.read_body(response, provider=client.name)
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:6]
+    if head.startswith(b"{"):
+        return "json", None
+    if head.startswith((b"data:", b"event:", b":")):
+        return "sse", iter([body])
+    return None, None

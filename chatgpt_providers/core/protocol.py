@@ -1,0 +1,100 @@
+"""What a plugin module provides: a :class:`Protocol`, which only speaks its plugin.
+
+A protocol reads the site's tokens (nonce, endpoints, bot) from a page or an endpoint, sends
+a message in one or two requests, turns the answer's events or JSON into text, and says what
+a refusal means. Everything else (retries, the one nonce refresh, deadlines, size caps,
+``partial_text``, closing the response, ending at the end marker) is the shared loop's, in
+:mod:`chatgpt_providers.core.loop`, written once.
+
+A message takes one request (:meth:`Protocol.send`) or two: :meth:`Protocol.prepare` runs
+first when a plugin wants it (AI Power 2.3+ caches the message, then streams the answer),
+and what it returns is handed to ``send``. The loop keeps it across a nonce refresh, and
+calls ``prepare`` again (once) when ``send`` raises :class:`PreparedExpired`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Generator, Iterator, NoReturn, Optional
+
+import requests
+
+from .. import errors
+from .messages import ParsedMessages
+from .results import Reply
+from .sse import JsonEvent
+
+if TYPE_CHECKING:
+    from .provider import ChatProvider
+
+__all__ = ["Protocol", "NonceRefused", "PreparedExpired"]
+
+
+class NonceRefused(Exception):
+    """Raised by a protocol, before any text, when the site refused the nonce: the loop
+    fetches a fresh one (once) and repeats the step."""
+
+    def __init__(self, response: Optional[requests.Response], detail: str) -> None:
+        super().__init__(detail)
+        self.response = response
+        self.detail = detail
+
+
+class PreparedExpired(Exception):
+    """Raised by :meth:`Protocol.send` (or the answer, before any text) when what
+    :meth:`Protocol.prepare` made is gone (AI Power 2.3+: a consumed or expired cache key).
+    The loop prepares again once; a second time, ``error`` is raised."""
+
+    def __init__(self, error: errors.ProviderError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Protocol:
+    """The plugin-specific half of a client; the client passes itself as ``client`` so a
+    protocol reaches the network only through ``client.transport`` and the client's page
+    helpers. Subclasses implement :meth:`fetch_tokens`, :meth:`send`, :meth:`read_events`
+    and :meth:`raise_for_answer`; :meth:`prepare` and :meth:`read_json` are optional.
+
+    >>> Protocol.plugin, Protocol().prepare(None, None, None, None) is None
+    ('', True)
+    """
+
+    #: The plugin's name, for messages (``"AI Engine"``).
+    plugin: ClassVar[str] = ""
+    #: What ends a reply on the wire, for the message when a stream stops short.
+    end_marker: ClassVar[str] = "the end marker"
+
+    def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> Any:
+        """The nonce and whatever else a message needs. ``stale`` is given when the site
+        refused those tokens: fetch fresh ones (bypassing page caches)."""
+        raise NotImplementedError
+
+    def prepare(self, client: ChatProvider, tokens: Any, conversation: ParsedMessages,
+                reply: Reply) -> Any:
+        """A first request, for plugins that take two per message; None by default."""
+        return None
+
+    def send(self, client: ChatProvider, tokens: Any, prepared: Any, conversation: ParsedMessages,
+             reply: Reply) -> requests.Response:
+        """Send the request whose answer carries the reply; return the streamed response."""
+        raise NotImplementedError
+
+    def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
+                    response: requests.Response, tokens: Any, reply: Reply
+                    ) -> Generator[str, None, bool]:
+        """Yield the reply's text from the answer's events; return True at the end marker
+        (False when the events ran out without one)."""
+        raise NotImplementedError
+
+    def read_json(self, client: ChatProvider, data: Any, response: requests.Response, tokens: Any,
+                  reply: Reply) -> str:
+        """The reply in a JSON answer (``data`` is None when the body is not JSON)."""
+        raise errors.ResponseError(
+            f"{response.url} sent JSON where an event stream was due",
+            url=response.url, status_code=response.status_code, body=response.content,
+        )
+
+    def raise_for_answer(self, client: ChatProvider, response: requests.Response) -> NoReturn:
+        """Raise the typed error (or :class:`NonceRefused`) for an answer that is neither an
+        event stream nor JSON, or not HTTP 200."""
+        raise client.transport.http_error(response, provider=client.name, what="the message")
