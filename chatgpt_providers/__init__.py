@@ -33,6 +33,7 @@ from .errors import (
 from .interfaces.failover import RetryProvider
 from .protocols.ai_engine import AIEngine, Chatgpt4Online
 from .protocols.ai_power import AIPower, ChatGptt
+from .protocols.aipkit import AIPKit
 
 __version__ = "0.1.0"
 
@@ -68,6 +69,7 @@ __all__ = [
     "Answer",
     "AIEngine",
     "AIPower",
+    "AIPKit",
     "Chatgpt4Online",
     "ChatGptt",
     "ChatProvider",

@@ -88,8 +88,9 @@ def test_chat_keeps_history(site):
 def test_demo_runs_offline_and_says_so():
     done = run("demo", "What can you do?", "--delay", "0")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("Echo: What can you do?") == 2
+    assert done.stdout.count("Echo: What can you do?") == 3  # AI Engine, AI Power, AI Power 2.3+
     assert "Chatgpt4Online" in done.stdout and "ChatGptt" in done.stdout
+    assert "AI Power 2.3+" in done.stdout
     assert "built-in local stand-in" in done.stdout
 
 

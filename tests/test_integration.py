@@ -156,6 +156,8 @@ def test_fault_matrix(framed_site, fault, params, provider, error):
     bot = provider(base_url=framed_site.url, timeout=(3, 0.5), retries=0)
     bot.complete("warm up")  # the nonce is cached; the fault hits the chat request
     framed_site.clear_log()
+    if fault == "unsupported" and provider is ChatGptt:
+        params = {"count": 2}  # once is taken for an upgrade: the page is read again first
     framed_site.inject(fault, **params)
     got = []
     with pytest.raises(error) as info:
@@ -169,7 +171,10 @@ def test_fault_matrix(framed_site, fault, params, provider, error):
         assert exc.partial_text.startswith("Echo: one")  # text before the failure is kept
     if fault == "rate_limit":
         assert exc.retry_after == 9.0 and exc.status_code == 429
-    assert framed_site.routes() == [CHAT_ROUTE[provider]]  # one request, nothing replayed
+    expected = [CHAT_ROUTE[provider]]  # one request, nothing replayed
+    if fault == "unsupported" and provider is ChatGptt:
+        expected = ["ajax", "page", "ajax"]  # 400 '0': the page is read again, the site may have upgraded
+    assert framed_site.routes() == expected
     assert checked_out(bot) == 0
     assert bot.complete("after") == "Echo: after"  # the pool is left usable
 

@@ -282,7 +282,6 @@ def test_detection_and_connect():
 
 @pytest.mark.parametrize("options, words", [
     ({"plugins": ()}, "no AI Engine or AI Power chatbot"),
-    ({"plugins": ("ai-power",), "ai_power_version": "2.4.71"}, "2.3+"),
 ])
 def test_connect_says_clearly_when_nothing_is_supported(options, words):
     with LocalSite(**options) as site, pytest.raises(UnsupportedSiteError,

@@ -99,7 +99,8 @@ def stream_reply(client: ChatProvider, conversation: ParsedMessages, reply: Repl
                 raise
             log.info("%s: %s: %s; retry %d of %d in %.2f s", client.name, type(exc).__name__,
                      exc, number + 1, policy.retries, wait)
-            reply.final_text = reply.usage = None
+            reply.final_text = reply.usage = reply.citations = None
+            reply.warnings = []
         finally:
             inner.close()
         policy.sleep(wait)
@@ -132,11 +133,11 @@ def _one_message(client: ChatProvider, conversation: ParsedMessages, reply: Repl
             if prepared is None:
                 prepared = protocol.prepare(client, tokens, conversation, reply)
             response = protocol.send(client, tokens, prepared, conversation, reply)
-            yield from _read_answer(client, response, tokens, reply, attempt)
+            yield from _read_answer(client, response, tokens, prepared, reply, attempt)
             return
         except NonceRefused as refused:
             if refreshed or reply.streamed:
-                raise _refused_twice(client, refused) from None
+                raise (refused.repeated or _refused_twice(client, refused)) from None
             refreshed = True
             log.info("%s: the site refused the nonce (%s); fetching a new one", client.name,
                      refused.detail)
@@ -160,8 +161,8 @@ def _refused_twice(client: ChatProvider, refused: NonceRefused) -> errors.Authen
     )
 
 
-def _read_answer(client: ChatProvider, response: requests.Response, tokens: Any, reply: Reply,
-                 attempt: _Attempt) -> Iterator[str]:
+def _read_answer(client: ChatProvider, response: requests.Response, tokens: Any, prepared: Any,
+                 reply: Reply, attempt: _Attempt) -> Iterator[str]:
     protocol = client.protocol
     try:
         attempt.answer_began = 200 <= response.status_code < 300
@@ -170,7 +171,7 @@ def _read_answer(client: ChatProvider, response: requests.Response, tokens: Any,
             assert pieces is not None
             events = iter_json_events(pieces, max_event_bytes=client.max_event_bytes)
             try:
-                ended = yield from protocol.read_events(client, events, response, tokens, reply)
+                ended = yield from protocol.read_events(client, events, response, tokens, prepared, reply)
             except EventTooLarge as exc:
                 raise errors.ResponseError(
                     f"{response.url} sent {exc}; the stream was abandoned (max_event_bytes= "

@@ -45,6 +45,27 @@ class ParsedMessages(Record):
             return self.prompt
         return f"{self.system}\n\n{self.prompt}"
 
+    @property
+    def folded(self) -> str:
+        """The final user turn with the system message and the earlier turns written in front
+        of it, for a site that keeps the history itself and takes no history from a client.
+
+        >>> print(parse_messages([{"role": "system", "content": "Be brief."},
+        ...                       {"role": "user", "content": "Hi"},
+        ...                       {"role": "assistant", "content": "Hello!"},
+        ...                       {"role": "user", "content": "Again?"}]).folded)
+        Be brief.
+        <BLANKLINE>
+        User: Hi
+        Assistant: Hello!
+        <BLANKLINE>
+        User: Again?
+        """
+        if not self.history:
+            return self.prompt_with_system
+        transcript = "\n".join(f"{role.capitalize()}: {content}" for role, content in self.history)
+        return "\n\n".join(part for part in (self.system, transcript, f"User: {self.prompt}") if part)
+
 
 def parse_messages(messages: Messages) -> ParsedMessages:
     """Validate ``messages`` and split them into a :class:`ParsedMessages`.

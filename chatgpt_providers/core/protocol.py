@@ -30,13 +30,17 @@ __all__ = ["Protocol", "NonceRefused", "PreparedExpired"]
 
 
 class NonceRefused(Exception):
-    """Raised by a protocol, before any text, when the site refused the nonce: the loop
-    fetches a fresh one (once) and repeats the step."""
+    """Raised by a protocol, before any text, when the site refused the nonce (or the tokens
+    are otherwise out of date): the loop fetches fresh ones (once) and repeats the step.
+    When fresh tokens are refused too, ``repeated`` is raised if given, else an
+    :class:`~chatgpt_providers.errors.AuthenticationError`."""
 
-    def __init__(self, response: Optional[requests.Response], detail: str) -> None:
+    def __init__(self, response: Optional[requests.Response], detail: str, *,
+                 repeated: Optional[errors.ProviderError] = None) -> None:
         super().__init__(detail)
         self.response = response
         self.detail = detail
+        self.repeated = repeated
 
 
 class PreparedExpired(Exception):
@@ -69,6 +73,9 @@ class Protocol:
         refused those tokens: fetch fresh ones (bypassing page caches)."""
         raise NotImplementedError
 
+    def check(self, conversation: ParsedMessages, chat_id: Optional[str]) -> None:
+        """Raise ValueError, before any traffic, for a message this plugin would refuse."""
+
     def prepare(self, client: ChatProvider, tokens: Any, conversation: ParsedMessages,
                 reply: Reply) -> Any:
         """A first request, for plugins that take two per message; None by default."""
@@ -80,7 +87,7 @@ class Protocol:
         raise NotImplementedError
 
     def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
-                    response: requests.Response, tokens: Any, reply: Reply
+                    response: requests.Response, tokens: Any, prepared: Any, reply: Reply
                     ) -> Generator[str, None, bool]:
         """Yield the reply's text from the answer's events; return True at the end marker
         (False when the events ran out without one)."""

@@ -151,6 +151,8 @@ class ChatProvider(ChatAPI):
     default_model: ClassVar[str] = ""
     #: The plugin this client speaks, for messages.
     plugin: ClassVar[str] = ""
+    #: Every plugin generation this client speaks, by detection's names.
+    speaks: ClassVar[Tuple[str, ...]] = ()
     #: The plugin-specific half, set by each client class's constructor.
     protocol: Protocol
 
@@ -243,6 +245,8 @@ class ChatProvider(ChatAPI):
         yielded before it.
         """
         conversation = parse_messages(messages)
+        self.protocol.check(conversation, chat_id if chat_id is not None else
+                            reply.chat_id if reply is not None else None)
         self._note_model(model)
         if reply is None:
             reply = Reply()
@@ -273,6 +277,7 @@ class ChatProvider(ChatAPI):
         """
         conversation = parse_messages(messages)
         client = cls(proxy=proxy, **options)
+        client.protocol.check(conversation, None)
         client._note_model(model)
 
         def run() -> Iterator[str]:

@@ -81,7 +81,7 @@ class Reply:
     Reply(text='', final_text=None, usage=None, chat_id='c1')
     """
 
-    __slots__ = ("final_text", "usage", "chat_id", "streamed", "provider")
+    __slots__ = ("final_text", "usage", "chat_id", "streamed", "provider", "citations", "warnings")
 
     def __init__(self, final_text: Optional[str] = None, usage: Optional[Dict[str, Any]] = None,
                  chat_id: Optional[str] = None) -> None:
@@ -91,6 +91,10 @@ class Reply:
         self.streamed = TextBuffer()
         #: The name of the provider that answered.
         self.provider: Optional[str] = None
+        #: Sources the site cited for the answer (AI Power 2.3+ ``citations``), or None.
+        self.citations: Optional[List[Any]] = None
+        #: Non-fatal warnings the site sent with the answer (e.g. "incomplete answer").
+        self.warnings: List[str] = []
 
     def __repr__(self) -> str:
         return (f"Reply(text={self.text!r}, final_text={self.final_text!r}, usage={self.usage!r}, "

@@ -29,6 +29,7 @@ examples:
   echo "Hi" | {PROG} ask --base-url http://127.0.0.1:8080
   {PROG} chat --system "Answer in French."      a conversation in the terminal
   {PROG} serve --port 8080                      run the stand-in for --base-url tests
+  {PROG} serve --plugins aipkit                 a stand-in running AI Power 2.3+
   {PROG} detect https://site.example/chat/      which chatbot a page runs
   {PROG} check                                  health of both preset sites
 """
@@ -37,9 +38,10 @@ examples:
 def _providers() -> Dict[str, Callable[..., ChatProvider]]:
     from ..protocols.ai_engine import AIEngine, Chatgpt4Online
     from ..protocols.ai_power import AIPower, ChatGptt
+    from ..protocols.aipkit import AIPKit
 
     return {"chatgpt4online": Chatgpt4Online, "chatgptt": ChatGptt,
-            "ai-engine": AIEngine, "ai-power": AIPower}
+            "ai-engine": AIEngine, "ai-power": AIPower, "aipkit": AIPKit}
 
 
 def _command(commands, name: str, help: str, description: str, epilog: str
@@ -57,7 +59,7 @@ def _connection_options(parser) -> None:
 def _client_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("site and connection")
     group.add_argument("--provider", default="chatgpt4online",
-                       choices=["chatgpt4online", "chatgptt", "ai-engine", "ai-power"],
+                       choices=["chatgpt4online", "chatgptt", "ai-engine", "ai-power", "aipkit"],
                        help="which site or plugin protocol (default: chatgpt4online); "
                             "ai-engine and ai-power need --base-url")
     group.add_argument("--base-url", metavar="URL",
@@ -99,9 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(chat)
 
     demo = _command(
-        commands, "demo", help="ask both providers through the built-in local stand-in (offline)",
-        description="Start the built-in stand-in site on a free local port and ask both "
-                    "providers through the real client code over loopback. No internet needed.",
+        commands, "demo", help="ask every protocol through the built-in local stand-in (offline)",
+        description="Start built-in stand-in sites on free local ports and ask them through the "
+                    "real client code over loopback: AI Engine (Chatgpt4Online), legacy AI Power "
+                    "(ChatGptt) and the same ChatGptt code on a site upgraded to AI Power 2.3+. "
+                    "No internet needed.",
         epilog=f'example:\n  {PROG} demo "What can you do?"\n')
     demo.add_argument("question", nargs="?", default="Hello! What can you do?",
                       help="the question to ask (default: a greeting)")
@@ -145,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="chunked, or close-delimited streams (default chunked)")
     serve.add_argument("--ai-power-json", action="store_true",
                        help="AI Power answers JSON instead of streaming")
+    serve.add_argument("--plugins", default="ai-engine,ai-power", metavar="LIST",
+                       help="the chatbots the site runs, comma-separated: ai-engine, ai-power "
+                            "(legacy 1.8-2.2), aipkit (2.3+) (default ai-engine,ai-power)")
+    serve.add_argument("--ai-power-version", default="1.9.8", metavar="V",
+                       help="AI Power's version; 2.3 or later makes ai-power the 2.3+ plugin "
+                            "(default 1.9.8)")
     return parser
 
 
@@ -264,14 +274,18 @@ def _demo(args: argparse.Namespace) -> int:
     from ..protocols.ai_power import ChatGptt
     from ..testing import LocalSite
 
-    with LocalSite(delay=args.delay) as site:
-        print(f"Built-in local stand-in site running at {site.url} (no internet used).\n")
-        for cls in (Chatgpt4Online, ChatGptt):
-            print(f"== {cls.__name__} ({cls.plugin} protocol), asked: {args.question!r}")
-            with cls(base_url=site.url) as client:
+    with LocalSite(delay=args.delay) as site, LocalSite(
+            delay=args.delay, plugins=("ai-power",), ai_power_version="2.4.71") as upgraded:
+        print(f"Built-in local stand-in sites at {site.url} (AI Engine and AI Power 1.9) and "
+              f"{upgraded.url} (AI Power 2.4.71); no internet used.\n")
+        for cls, where, protocol in ((Chatgpt4Online, site, "AI Engine"),
+                                     (ChatGptt, site, "legacy AI Power"),
+                                     (ChatGptt, upgraded, "AI Power 2.3+, same code")):
+            print(f"== {cls.__name__} ({protocol} protocol), asked: {args.question!r}")
+            with cls(base_url=where.url) as client:
                 print_stream(client.stream(args.question))
             print()
-        print(f"These answers come from the built-in local stand-in at {site.url}, not from "
+        print("These answers come from the built-in local stand-ins, not from "
               "chatgpt4online.org or chatgptt.me:\nthe same client code talks to the real "
               f"sites when you leave out base_url (try: {PROG} ask \"Hi\").")
     return EXIT_OK
@@ -289,7 +303,7 @@ def _detect(args: argparse.Namespace) -> int:
     print(describe(found))
     if not found.supported:
         return EXIT_SITE
-    cls = "AIEngine" if found.plugin == AI_ENGINE else "AIPower"
+    cls = "AIEngine" if found.plugin == AI_ENGINE else "AIPower"  # AIPower speaks both generations
     print(f"use it:  from chatgpt_providers import {cls}\n"
           f"         bot = {cls}({found.base_url!r}, page={found.page!r})\n"
           f"   or:   bot = chatgpt_providers.connect({(found.base_url + found.page)!r})")
@@ -328,10 +342,16 @@ def _check(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from ..testing import LocalSite
 
-    site = LocalSite(host=args.host, port=args.port, delay=args.delay, latency=args.latency,
-                     framing=args.framing, ai_power_stream=not args.ai_power_json)
+    plugins = tuple(name.strip() for name in args.plugins.split(",") if name.strip())
+    try:
+        site = LocalSite(host=args.host, port=args.port, delay=args.delay, latency=args.latency,
+                         framing=args.framing, ai_power_stream=not args.ai_power_json,
+                         plugins=plugins, ai_power_version=args.ai_power_version)
+    except ValueError as exc:
+        print(f"{PROG} serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     site.start()
-    print(f"Stand-in WordPress site (AI Engine + AI Power) at {site.url}\n"
+    print(f"Stand-in WordPress site ({', '.join(plugins) or 'no chatbot'}) at {site.url}\n"
           f"  try: {PROG} ask --provider chatgptt --base-url {site.url} \"Hi\"\n"
           "Ctrl-C stops it.", flush=True)
     try:

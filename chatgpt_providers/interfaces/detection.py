@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Dict, Optional, Tuple, Type
 from urllib.parse import urlsplit
 
 from .. import errors
@@ -12,6 +12,7 @@ from ..core.scrape import find_script_value, tags_with
 from ..core.transport import Transport
 from ..protocols.ai_engine import AIEngine
 from ..protocols.ai_power import AIPower
+from ..protocols.aipkit import aipkit_version, find_aipkit_bots
 
 __all__ = ["Detection", "detect", "detect_in_page", "connect", "client_for", "describe",
            "AI_ENGINE", "AI_POWER", "AI_POWER_NEW"]
@@ -23,23 +24,40 @@ _CONNECTION_OPTIONS = ("proxy", "proxies", "timeout", "headers", "verify", "sess
 
 
 class Detection(Record):
-    """What :func:`detect` found: ``plugin`` (``"AI Engine"``, ``"AI Power"``,
-    ``"AI Power 2.3+"`` or None), the site's ``base_url``, the ``page`` path, a short
-    ``detail`` for people, and the page's ``html``.
+    """What :func:`detect` found: ``plugin`` (``"AI Engine"``, ``"AI Power"`` for the legacy
+    1.8 to 2.2 generation, ``"AI Power 2.3+"``, or None), the plugin ``version`` when the page
+    shows it, the site's ``base_url``, the ``page`` path, a short ``detail`` for people, and the
+    page's ``html``.
 
-    >>> Detection("AI Power", "https://s", "/chat/", "a widget", "<html>").supported
+    >>> Detection("AI Power 2.3+", "2.4.71", "https://s", "/chat/", "a bot", "<html>").supported
     True
     """
 
-    __slots__ = ("plugin", "base_url", "page", "detail", "html")
+    __slots__ = ("plugin", "version", "base_url", "page", "detail", "html")
     _hidden = ("html",)
+    plugin: Optional[str]
+    version: Optional[str]
+    base_url: str
+    page: str
+    detail: str
+    html: str
 
     @property
     def supported(self) -> bool:
-        return self.plugin in (AI_ENGINE, AI_POWER)
+        """Whether a client of this package speaks the chatbot found."""
+        return self.plugin in _CLIENTS
+
+    @property
+    def name(self) -> str:
+        """The plugin as people say it, with its version when known (``"AI Power 2.4.71"``)."""
+        if not self.plugin:
+            return "no chatbot"
+        if self.version and self.plugin == AI_POWER_NEW:
+            return f"{AI_POWER} {self.version}"
+        return f"{self.plugin} {self.version}" if self.version else self.plugin
 
 
-def _split(url: str):
+def _split(url: str) -> Tuple[str, str]:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"expected an http(s) page address like 'https://site.example/chat/'; got {url!r}")
@@ -49,40 +67,80 @@ def _split(url: str):
     return f"{parts.scheme}://{parts.netloc}", page
 
 
-def detect_in_page(html: str, base_url: str = "", page: str = "/",
-                   prefer: Optional[str] = None) -> Detection:
-    """Recognise the chatbot in a page's HTML (linear time on any input). When a page
-    shows both plugins, AI Engine is chosen unless ``prefer="AI Power"``.
-
-    >>> detect_in_page('<div class="wpaicg-chat-shortcode" data-nonce="0a1b2c3d4e"></div>').plugin
-    'AI Power'
-    >>> detect_in_page("<p>just a blog</p>").plugin is None
-    True
-    """
-    if prefer not in (None, AI_ENGINE, AI_POWER):
-        raise ValueError(f"prefer must be {AI_ENGINE!r} or {AI_POWER!r}; got {prefer!r}")
-    found = {}
+def _ai_engine(html: str) -> Optional[str]:
     if any(a.get("data-system") for a in tags_with(html, "mwai-chatbot-container")):
-        found[AI_ENGINE] = "an AI Engine chatbot container"
+        return "an AI Engine chatbot container"
+    if "restnonce" in html.lower() and "mwai" in html.lower():
+        return "AI Engine script settings"
+    return None
+
+
+def _ai_power_new(html: str) -> Optional[str]:
+    bots = find_aipkit_bots(html)
+    if bots:
+        ids = ", ".join(dict.fromkeys(bot["bot_id"] for bot in bots))
+        return f"{len(bots)} AI Power 2.3+ chatbot container(s) (bot {ids})"
+    return None
+
+
+def _ai_power(html: str) -> Optional[str]:
     containers = [a for a in tags_with(html, "wpaicg-chat") if a.get("data-nonce")]
     if containers:
         kinds = sorted({a.get("data-type") or "shortcode" for a in containers})
-        found[AI_POWER] = f"{len(containers)} AI Power chatbot container(s): {', '.join(kinds)}"
-    elif find_script_value(html, "search_nonce"):
-        found[AI_POWER] = "the AI Power script settings (wpaicgParams)"
-    if AI_ENGINE not in found and "restnonce" in html.lower() and "mwai" in html.lower():
-        found[AI_ENGINE] = "AI Engine script settings"
+        return f"{len(containers)} AI Power chatbot container(s): {', '.join(kinds)}"
+    if find_script_value(html, "search_nonce"):
+        return "the AI Power script settings (wpaicgParams)"
+    return None
+
+
+#: Each plugin generation: how a page shows it, in the order a page with several is read.
+#: A new protocol adds its line here and its client in _CLIENTS.
+DETECTORS: Tuple[Tuple[str, Callable[[str], Optional[str]]], ...] = (
+    (AI_ENGINE, _ai_engine),
+    (AI_POWER_NEW, _ai_power_new),
+    (AI_POWER, _ai_power),
+)
+#: The client that speaks each generation (AIPower speaks both AI Power generations, so a
+#: client made for a page keeps working when the site upgrades).
+_CLIENTS: Dict[str, Type[ChatProvider]] = {AI_ENGINE: AIEngine, AI_POWER_NEW: AIPower, AI_POWER: AIPower}
+#: Signs that AI Power 2.3+ is installed although the page shows no bot.
+_AIPKIT_SIGNS = ("gpt3-ai-content-generator/dist/js/public-main", "aipkit_chat_config_global",
+                 "aipkit_getchatnonceaction")
+
+
+def detect_in_page(html: str, base_url: str = "", page: str = "/",
+                   prefer: Optional[str] = None) -> Detection:
+    """Recognise the chatbot in a page's HTML (linear time on any input). When a page
+    shows several, AI Engine comes first, then AI Power 2.3+, then legacy AI Power, unless
+    ``prefer`` names one of them.
+
+    >>> detect_in_page('<div class="wpaicg-chat-shortcode" data-nonce="0a1b2c3d4e"></div>').plugin
+    'AI Power'
+    >>> detect_in_page('<a href="/aipkit-chat/">chat</a>').plugin is None
+    True
+    """
+    names = [name for name, _ in DETECTORS]
+    if prefer is not None and prefer not in names:
+        raise ValueError(f"prefer must be one of {', '.join(map(repr, names))}; got {prefer!r}")
+    found = {}
+    for name, recognise in DETECTORS:
+        detail = recognise(html)
+        if detail:
+            found[name] = detail
     if found:
         plugin = prefer if prefer in found else next(iter(found))
         detail = found[plugin]
         others = [name for name in found if name != plugin]
         if others:
             detail += f"; the page also has {others[0]} (prefer={others[0]!r} picks it)"
-        return Detection(plugin, base_url, page, detail, html)
-    if "aipkit" in html.lower():
-        return Detection(AI_POWER_NEW, base_url, page,
-                         "AI Power 2.3+ (AIPKit), whose protocol this client does not speak", html)
-    return Detection(None, base_url, page, "no AI Engine or AI Power chatbot on the page", html)
+        version = aipkit_version(html) if plugin == AI_POWER_NEW else None
+        return Detection(plugin, version, base_url, page, detail, html)
+    lower = html.lower()
+    if any(sign in lower for sign in _AIPKIT_SIGNS):
+        return Detection(None, aipkit_version(html), base_url, page,
+                         "AI Power 2.3+ is installed, but this page shows no chatbot; pass the "
+                         "address of a page that shows one", html)
+    return Detection(None, None, base_url, page, "no AI Engine or AI Power chatbot on the page", html)
 
 
 def detect(url: str, *, prefer: Optional[str] = None, **options: Any) -> Detection:
@@ -118,9 +176,11 @@ def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> ChatPr
     >>> bot.complete("Hi")                                # doctest: +SKIP
     'Hello!'
 
-    ``options`` go to the client (``timeout=``, ``proxy=``, ``retries=``, ...). A page with
-    neither plugin, or with AI Power 2.3+, raises UnsupportedSiteError saying which. When the
-    page shows both plugins, ``prefer="AI Power"`` picks that one (AI Engine otherwise).
+    ``options`` go to the client (``timeout=``, ``proxy=``, ``retries=``, ...). A page with no
+    chatbot raises UnsupportedSiteError saying what was found. When the page shows several,
+    ``prefer=`` picks one (``"AI Engine"``, ``"AI Power 2.3+"`` or ``"AI Power"``). For either
+    AI Power generation the client is an :class:`~chatgpt_providers.AIPower`, which follows the
+    site when it upgrades.
     """
     connection = {k: v for k, v in options.items() if k in _CONNECTION_OPTIONS}
     found = detect(url, prefer=prefer, **connection)
@@ -135,14 +195,13 @@ def client_for(found: Detection, **options: Any) -> ChatProvider:
     >>> bot, bot.page_url
     (AIPower('https://s.example'), 'https://s.example/chat/')
     """
-    if found.plugin in (AI_ENGINE, AI_POWER):
-        cls = AIEngine if found.plugin == AI_ENGINE else AIPower
-        client = cls(found.base_url, page=found.page, **options)
+    if found.plugin in _CLIENTS:
+        client = _CLIENTS[found.plugin](found.base_url, page=found.page, **options)
         client._handed_page = (client.page_url, found.html)  # read from it, not fetched again
         return client
     raise errors.UnsupportedSiteError(
         f"{found.base_url}{found.page}: {found.detail}; pass the address of a page that shows "
-        "an AI Engine or AI Power (up to 2.2) chatbot",
+        "an AI Engine or AI Power chatbot",
         url=found.base_url + found.page,
     )
 
@@ -150,11 +209,11 @@ def client_for(found: Detection, **options: Any) -> ChatProvider:
 def describe(found: Detection) -> str:
     """One line for people, e.g. for ``chatgpt-providers detect``.
 
-    >>> describe(Detection(None, "https://s", "/", "no chatbot", ""))
+    >>> describe(Detection(None, None, "https://s", "/", "no chatbot", ""))
     'https://s/: no chatbot'
     """
     where = f"{found.base_url}{found.page}"
     if not found.plugin:
         return f"{where}: {found.detail}"
-    return f"{where}: {found.plugin} ({found.detail})"
+    return f"{where}: {found.name} ({found.detail})"
 

@@ -8,11 +8,11 @@ from typing import List, Optional
 from .. import errors
 from ..core.provider import ChatProvider
 from ..core.record import Record
-from .detection import AI_ENGINE, AI_POWER, detect_in_page
+from .detection import detect_in_page
 
 __all__ = ["Health", "check", "format_table"]
 
-_UNSUPPORTED = "plugin missing, or AI Power 2.3+ (not supported)"
+_UNSUPPORTED = "plugin missing: the page shows no chatbot this client speaks"
 
 
 class Health(Record):
@@ -65,13 +65,13 @@ def check(client: ChatProvider, question: str = "Hi") -> Health:
         reachable = not isinstance(exc, errors.NetworkError)
         return Health(site, client.name, reachable, None, False, None, _diagnose(exc))
     found = detect_in_page(html, prefer=client.plugin)
-    plugin = found.plugin
-    if plugin not in (AI_ENGINE, AI_POWER):
-        diagnosis = _UNSUPPORTED if plugin else "plugin missing: no chatbot on the page"
+    plugin = found.name if found.plugin else None
+    if not found.supported:
+        diagnosis = _UNSUPPORTED if found.plugin else f"plugin missing: {found.detail}"
         return Health(site, client.name, True, plugin, False, None, diagnosis)
-    if plugin != client.plugin:
+    if found.plugin not in client.speaks:
         return Health(site, client.name, True, plugin, False, None,
-                      f"the page runs {plugin}, not {client.plugin}: use connect(url)")
+                      f"the page runs {found.name}, not {client.plugin}: use connect(url)")
     try:
         client.forget_nonce()
         client._current_tokens()

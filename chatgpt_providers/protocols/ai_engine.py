@@ -258,7 +258,8 @@ class EngineProtocol(Protocol):
         return data["reply"]
 
     def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
-                    response: requests.Response, tokens: EngineTokens, reply: Reply
+                    response: requests.Response, tokens: EngineTokens, prepared: Any,
+                    reply: Reply
                     ) -> Generator[str, None, bool]:
         for _, event, _ in events:
             if not isinstance(event, dict):
@@ -338,6 +339,7 @@ class AIEngine(ChatProvider):
     """
 
     plugin = "AI Engine"
+    speaks = ("AI Engine",)
     models: ClassVar = ["gpt-4o-mini", "gpt-4o", "gpt-4"]
     default_model: ClassVar = "gpt-4o-mini"
     #: The bot a preset talks to when none is given.

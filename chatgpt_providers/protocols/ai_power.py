@@ -29,6 +29,7 @@ from ..core.results import Reply
 from ..core.scrape import find_script_value, tags_with
 from ..core.sse import JsonEvent
 from ..core.transport import looks_like_cloudflare_challenge, origin
+from .aipkit import AIPKitProtocol, AIPKitTokens, find_aipkit_bots
 
 __all__ = ["AIPower", "ChatGptt", "PowerProtocol", "PowerTokens"]
 
@@ -154,12 +155,15 @@ class PowerProtocol(Protocol):
                 response, text):
             raise NonceRefused(response, "HTTP 403 'The link you followed has expired.'")
         if status == 400 and text.strip() == "0":
-            raise errors.UnsupportedSiteError(
+            # The site no longer knows the legacy actions: it upgraded to 2.3+ (or dropped the
+            # plugin). Reading the page again finds out which.
+            raise NonceRefused(response, "HTTP 400 '0': the legacy AI Power actions are gone",
+                               repeated=errors.UnsupportedSiteError(
                 f"{response.url} has no legacy AI Power chatbot: the plugin is missing, or the "
                 "site runs AI Power 2.3+ while a stale page cache still shows the old chatbot; "
                 "try again later or use connect() on the chatbot's page",
                 url=response.url, status_code=status, body=body,
-            )
+            ))
         if status == 200:
             raise errors.ResponseError(
                 f"{response.url} answered with "
@@ -185,7 +189,8 @@ class PowerProtocol(Protocol):
         return text
 
     def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
-                    response: requests.Response, tokens: PowerTokens, reply: Reply
+                    response: requests.Response, tokens: PowerTokens, prepared: Any,
+                    reply: Reply
                     ) -> Generator[str, None, bool]:
         held: List[str] = []  # words the plugin wrote itself: an upstream error, or not
         plugin_stop = finished = False
@@ -239,35 +244,96 @@ class PowerProtocol(Protocol):
         return False
 
 
+class AnyGeneration(Protocol):
+    """AI Power as its page shows it: the legacy protocol (1.8.80 to 2.2) or 2.3+
+    (:class:`~chatgpt_providers.protocols.aipkit.AIPKitProtocol`), decided each time the
+    tokens are read, so a client keeps working when its site upgrades.
+
+    >>> AnyGeneration(page_url="https://s.example/").current.plugin
+    'AI Power 2.3+'
+    """
+
+    plugin = "AI Power"
+
+    def __init__(self, *, page_url: str, bot_id: Optional[str] = None) -> None:
+        self.legacy = PowerProtocol(page_url=page_url, bot_id=bot_id)
+        self.current = AIPKitProtocol(page_url=page_url, bot_id=bot_id)
+        self.page_url = page_url
+        self.bot_id = bot_id
+
+    def _for(self, tokens: Any) -> Protocol:
+        return self.current if isinstance(tokens, AIPKitTokens) else self.legacy
+
+    def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> Any:
+        if isinstance(stale, AIPKitTokens):
+            fresh = self.current.refresh_nonce(client, stale)
+            if fresh is not None:
+                return fresh
+        page = client._get_page(self.page_url, "the chatbot page", fresh=stale is not None)
+        bots = {bot["bot_id"] for bot in find_aipkit_bots(page)}
+        if bots and (self.bot_id is None or self.bot_id in bots):
+            return self.current.tokens_from_page(client, page)
+        return self.legacy.tokens_from_page(client, page)
+
+    def check(self, conversation: ParsedMessages, chat_id: Optional[str]) -> None:
+        self.current.check(conversation, chat_id)  # both generations take "0" as empty
+
+    def prepare(self, client: ChatProvider, tokens: Any, conversation: ParsedMessages,
+                reply: Reply) -> Any:
+        return self._for(tokens).prepare(client, tokens, conversation, reply)
+
+    def send(self, client: ChatProvider, tokens: Any, prepared: Any, conversation: ParsedMessages,
+             reply: Reply) -> requests.Response:
+        return self._for(tokens).send(client, tokens, prepared, conversation, reply)
+
+    def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
+                    response: requests.Response, tokens: Any, prepared: Any, reply: Reply
+                    ) -> Generator[str, None, bool]:
+        return (yield from self._for(tokens).read_events(client, events, response, tokens, prepared,
+                                                         reply))
+
+    def read_json(self, client: ChatProvider, data: Any, response: requests.Response, tokens: Any,
+                  reply: Reply) -> str:
+        return self._for(tokens).read_json(client, data, response, tokens, reply)
+
+    def raise_for_answer(self, client: ChatProvider, response: requests.Response) -> NoReturn:
+        tokens = client._tokens
+        self._for(tokens).raise_for_answer(client, response)
+
+
 class AIPower(ChatProvider):
-    """A chatbot on any WordPress site running the AI Power plugin (1.8.80 to 2.2).
+    """A chatbot on any WordPress site running the AI Power plugin, of any generation: the
+    legacy protocol (1.8.80 to 2.2) or 2.3+ ("AIPKit"), whichever the page shows.
 
     >>> from chatgpt_providers import AIPower
     >>> bot = AIPower("https://site.example", page="/chat/")   # the page with the chatbot
     >>> bot.complete("Hi")                                       # doctest: +SKIP
     'Hello! How can I assist you today?'
 
-    ``bot_id`` picks one of several chatbots on the page (by ``data-bot-id``); by default
-    the page's shortcode bot is used, else its widget.
+    ``bot_id`` picks one of several chatbots on the page (by ``data-bot-id``); by default a
+    2.3+ page's first bot, or a legacy page's shortcode bot, else its widget. When the site
+    upgrades (or a page cache expires), the next message reads the page again and speaks the
+    generation it now shows.
     """
 
     plugin = "AI Power"
+    speaks = ("AI Power", "AI Power 2.3+")
     models: ClassVar = ["gpt-4o", "gpt-4", "gpt-4o-mini"]
     default_model: ClassVar = "gpt-4o"
     #: The page that shows the chatbot, for presets.
     default_page: ClassVar[str] = "/"
-    protocol: PowerProtocol
+    protocol: AnyGeneration
 
     def __init__(self, base_url: Optional[str] = None, *, page: Optional[str] = None,
                  bot_id: Optional[str] = None, **options: Any) -> None:
         super().__init__(base_url, **options)
-        self.protocol = PowerProtocol(page_url=self._page_url(page or type(self).default_page),
+        self.protocol = AnyGeneration(page_url=self._page_url(page or type(self).default_page),
                                       bot_id=None if bot_id is None else str(bot_id))
 
     @property
     def client_id(self) -> str:
-        """``wpaicg_chat_client_id`` of stateless calls: stable per instance."""
-        return self.protocol.client_id
+        """``wpaicg_chat_client_id`` of stateless calls to a legacy site: stable per instance."""
+        return self.protocol.legacy.client_id
 
     @property
     def page_url(self) -> str:
@@ -276,7 +342,7 @@ class AIPower(ChatProvider):
 
     @property
     def bot_id(self) -> Optional[str]:
-        """The bot asked for (None: the page's shortcode bot, else its widget)."""
+        """The bot asked for (None: the page's default bot)."""
         return self.protocol.bot_id
 
     def new_chat_id(self) -> str:

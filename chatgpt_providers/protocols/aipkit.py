@@ -1,0 +1,564 @@
+"""AI Power 2.3+ ("AIPKit", now "AI Puffer") chatbots: :class:`AIPKitProtocol` and the
+:class:`AIPKit` client.
+
+Protocol (``shared/protocols/aipkit.md``): the nonce, bot and ``admin-ajax.php`` address sit in
+the JSON ``data-config`` of the page's ``aipkit_chat_container`` (or ``aipkit_popup_wrapper``).
+Each message takes two requests over one kept-alive connection: a form POST caches it
+(``aipkit_cache_sse_message`` -> a single-use ``cache_key``, valid 60 s), then a GET streams the
+answer (``aipkit_frontend_chat_stream``) as SSE ``{"delta": ...}`` events ending with
+``event: done``; errors are ``event: error``. The server keeps the history under the client's
+``session_id`` and ``conversation_uuid``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import string
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any, ClassVar, Dict, Generator, Iterator, List, NoReturn, Optional, Tuple
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from .. import errors
+from ..core.messages import ParsedMessages
+from ..core.protocol import NonceRefused, PreparedExpired, Protocol
+from ..core.provider import ChatProvider
+from ..core.record import Record
+from ..core.results import Reply
+from ..core.scrape import tags_with
+from ..core.sse import JsonEvent, json_or_none
+
+__all__ = ["AIPKit", "AIPKitProtocol", "AIPKitTokens", "find_aipkit_bots", "aipkit_version"]
+
+log = logging.getLogger(__name__)
+
+#: Class tokens of an element that carries a bot's ``data-config``.
+CONTAINER_CLASSES = ("aipkit_chat_container", "aipkit_popup_wrapper")
+_PLUGIN_SCRIPT = "gpt3-ai-content-generator/"
+#: Conversations remembered per client for continuing stateless calls natively.
+_MAX_CONVERSATIONS = 256
+#: Conversation ids remembered as used (a used id is never the start of a new conversation).
+_MAX_USED = 4096
+#: What the server keeps of a conversation_uuid unchanged: lower-case [a-z0-9_-], 36 at most.
+_SERVER_ID = re.compile(r"[a-z0-9_-]{1,36}")
+_BASE36 = string.ascii_lowercase + string.digits
+_CACHE_GONE = ("message cache key is missing", "message not found in cache", "cached message has expired")
+_SECURITY = "security check failed"
+
+#: A conversation the server holds: the system message and the turns it has logged.
+Transcript = Tuple[str, Tuple[Tuple[str, str], ...]]
+
+
+class AIPKitTokens(Record):
+    """What a message needs from the page: the nonce, the bot and where to send.
+
+    >>> tokens = AIPKitTokens("054d4dd8dd", "https://s/wp-admin/admin-ajax.php", "5", "7", "2.4.71")
+    >>> "054d4dd8dd" in repr(tokens), tokens.bot_id
+    (False, '5')
+    """
+
+    __slots__ = ("nonce", "ajax_url", "bot_id", "post_id", "version")
+    _hidden = ("nonce",)
+    nonce: str
+    ajax_url: str
+    bot_id: str
+    post_id: str
+    version: Optional[str]
+
+
+class _Turn(Record):
+    """One message on its way: its conversation, the caller's new message and earlier turns,
+    and the cache key of what was sent."""
+
+    __slots__ = ("conversation_uuid", "prompt", "transcript", "cache_key")
+    conversation_uuid: str
+    prompt: str
+    transcript: Transcript
+    cache_key: str
+
+
+def find_aipkit_bots(page: str) -> List[Dict[str, Any]]:
+    """Every 2.3+ bot on a page, in document order: ``{"bot_id", "config"}`` for each element
+    with class ``aipkit_chat_container`` or ``aipkit_popup_wrapper`` and a ``data-config``.
+
+    >>> page = ('<div class="aipkit_chat_container  x" data-bot-id="5" '
+    ...         'data-config=\\'{&quot;botId&quot;:5,&quot;nonce&quot;:&quot;054d4dd8dd&quot;}\\'>')
+    >>> find_aipkit_bots(page)[0]["bot_id"]
+    '5'
+    >>> find_aipkit_bots('<a href="/aipkit-chat/">chat</a>')
+    []
+    """
+    bots = []
+    for attrs in tags_with(page, "aipkit_"):
+        classes = attrs.get("class", "").split()
+        if not any(name in classes for name in CONTAINER_CLASSES) or "data-config" not in attrs:
+            continue
+        config = json_or_none(attrs["data-config"])
+        if not isinstance(config, dict):
+            continue
+        bot_id = (attrs.get("data-bot-id") or "").strip() or str(config.get("botId") or "").strip()
+        if bot_id:
+            bots.append({"bot_id": bot_id, "config": config})
+    return bots
+
+
+def aipkit_version(page: str) -> Optional[str]:
+    """The plugin version from its script tag (``...public-main.bundle.js?ver=2.4.71``), if the
+    page shows it.
+
+    >>> aipkit_version("<script src='/wp-content/plugins/gpt3-ai-content-generator/dist/js/"
+    ...                "public-main.bundle.js?ver=2.4.71' id='aipkit-public-main-js'>")
+    '2.4.71'
+    """
+    start = page.find(_PLUGIN_SCRIPT)
+    while start >= 0:
+        end = page.find(">", start)
+        tag = page[start:end if end >= 0 else len(page)]
+        marker = tag.find("ver=")
+        if marker >= 0:
+            version = ""
+            for ch in tag[marker + 4:]:
+                if not (ch.isdigit() or ch == "."):
+                    break
+                version += ch
+            if version.strip("."):
+                return version.strip(".")
+        start = page.find(_PLUGIN_SCRIPT, start + 1)
+    return None
+
+
+class AIPKitProtocol(Protocol):
+    """The AI Power 2.3+ protocol for the bot on one page (see the module docstring).
+
+    One instance keeps a random guest ``session_id`` and the conversations it has had, so a
+    call whose earlier turns are exactly a conversation's continues it on the server.
+
+    >>> protocol = AIPKitProtocol(page_url="https://s.example/chat/")
+    >>> len(protocol.session_id), protocol.bot_id is None
+    (36, True)
+    """
+
+    plugin = "AI Power 2.3+"
+    end_marker = "done event"
+
+    def __init__(self, *, page_url: str, bot_id: Optional[str] = None) -> None:
+        self.page_url = page_url
+        self.bot_id = bot_id
+        #: The guest's id on the site: random per client (never derived from content).
+        self.session_id = str(uuid.uuid4())
+        self._lock = threading.Lock()
+        #: conversation_uuid -> the transcript the server holds under it (newest last)
+        self._held: OrderedDict[str, Transcript] = OrderedDict()
+        #: transcript -> conversation_uuid, for stateless calls
+        self._by_transcript: Dict[Transcript, str] = {}
+        #: every conversation_uuid this client has sent to (never started afresh again)
+        self._used: OrderedDict[str, None] = OrderedDict()
+
+    # -- the nonce -----------------------------------------------------------------------
+
+    def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> AIPKitTokens:
+        if isinstance(stale, AIPKitTokens):
+            fresh = self.refresh_nonce(client, stale)
+            if fresh is not None:
+                return fresh
+        page = client._get_page(self.page_url, "the chatbot page", fresh=stale is not None)
+        return self.tokens_from_page(client, page)
+
+    def tokens_from_page(self, client: ChatProvider, page: str) -> AIPKitTokens:
+        """Read the bot's nonce and settings from the page's HTML."""
+        bots = find_aipkit_bots(page)
+        chosen = bots[0] if bots and self.bot_id is None else None
+        for bot in bots:
+            if self.bot_id is not None and bot["bot_id"] == self.bot_id:
+                chosen = bot
+                break
+        if chosen is None:
+            found = sorted({bot["bot_id"] for bot in bots})
+            what = f"bot {self.bot_id}" if self.bot_id is not None else "a chatbot"
+            raise errors.NonceError(
+                f"Unable to extract {what} (an aipkit_chat_container with data-config) from "
+                f"{self.page_url}" + (f"; the page has bot(s) {', '.join(found)}: pass bot_id= one "
+                                      "of them" if found else "; pass page= a page that shows the chatbot"),
+                url=self.page_url,
+            )
+        config = chosen["config"]
+        nonce = str(config.get("nonce") or "").strip()
+        if not nonce:
+            raise errors.NonceError(
+                f"Unable to extract the nonce from the data-config of bot {chosen['bot_id']} on "
+                f"{self.page_url}", url=self.page_url)
+        post_id = str(config.get("postId") or "").strip()
+        return AIPKitTokens(
+            nonce=nonce,
+            ajax_url=self._ajax_url(client, config.get("ajaxUrl")),
+            bot_id=chosen["bot_id"],
+            post_id=post_id if post_id.isdigit() and int(post_id) > 0 else "",
+            version=aipkit_version(page),
+        )
+
+    def _ajax_url(self, client: ChatProvider, named: Any) -> str:
+        default = client.base_url + "/wp-admin/admin-ajax.php"
+        if not isinstance(named, str) or not named.strip():
+            return default
+        named = named.strip()
+        host = _bare_host(named)
+        # The nonce goes there: only to this very site (www. and http/https aside).
+        if urlsplit(named).scheme in ("http", "https") and host == _bare_host(client.base_url):
+            try:
+                named.encode("ascii")
+            except UnicodeEncodeError:
+                return default
+            return named
+        log.info("%s: the page names admin-ajax.php on another host (%s); using %s",
+                 client.name, host, default)
+        return default
+
+    def refresh_nonce(self, client: ChatProvider, stale: AIPKitTokens) -> Optional[AIPKitTokens]:
+        """A new nonce from ``aipkit_get_frontend_chat_nonce`` (2.3.41+); None when the site
+        has no such action (the page is read again instead)."""
+        response = client.transport.request(
+            "POST", stale.ajax_url, provider=client.name,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cache-Control": "no-cache"},
+            data=urlencode({"action": "aipkit_get_frontend_chat_nonce", "bot_id": stale.bot_id}),
+        )
+        data = json_or_none(response.content)
+        nonce = data.get("data", {}).get("nonce") if isinstance(data, dict) and isinstance(
+            data.get("data"), dict) else None
+        if response.status_code == 200 and isinstance(nonce, str) and nonce.strip():
+            log.debug("%s: fetched a new nonce", client.name)
+            return stale._replace(nonce=nonce.strip())
+        if response.status_code == 400 and response.content.strip() == b"0":
+            return None  # before 2.3.41: the page has the nonce
+        if response.status_code == 403 and isinstance(data, dict) and _code(data) == "cors_denied":
+            raise _refused_origin(response, data)
+        if response.status_code != 200:
+            raise client.transport.http_error(response, provider=client.name, what="the nonce refresh")
+        return None
+
+    # -- a message -----------------------------------------------------------------------
+
+    def check(self, conversation: ParsedMessages, chat_id: Optional[str]) -> None:
+        """Refuse, before any traffic, a message the plugin would take as empty (``"0"``).
+
+        >>> from chatgpt_providers.core.messages import parse_messages
+        >>> AIPKitProtocol(page_url="https://s.example/").check(parse_messages("0"), None)
+        Traceback (most recent call last):
+        ...
+        ValueError: the message '0' counts as empty on AI Power 2.3+ sites, which refuse it; ...
+        """
+        if self._plan(conversation, chat_id)[1] == "0":
+            raise ValueError(
+                "the message '0' counts as empty on AI Power 2.3+ sites, which refuse it; "
+                "send something else, e.g. 'zero' or '0.'")
+
+    def _plan(self, conversation: ParsedMessages, chat_id: Optional[str]
+              ) -> Tuple[Optional[str], str, Transcript]:
+        """Where the message goes and what is sent: ``(conversation_uuid, message, transcript)``,
+        the uuid None for a new conversation.
+
+        A call whose system message and earlier turns are exactly what the server holds for a
+        conversation of this client continues it, sending the new message alone; any other
+        call starts a new conversation with those turns written into the message.
+        """
+        transcript: Transcript = (conversation.system, conversation.history)
+        with self._lock:
+            if chat_id is not None:
+                if self._held.get(chat_id) == transcript:
+                    return chat_id, conversation.prompt, transcript
+            elif transcript in self._by_transcript:
+                return self._by_transcript[transcript], conversation.prompt, transcript
+        return None, conversation.folded, transcript
+
+    def _new_conversation(self, chat_id: Optional[str]) -> str:
+        """The caller's id for a new conversation if it is a fresh one of the server's form,
+        else a random v4 UUID (the server keeps history by this id: never reuse one)."""
+        with self._lock:
+            if chat_id and _SERVER_ID.fullmatch(chat_id) and chat_id not in self._used:
+                fresh = chat_id
+            else:
+                fresh = str(uuid.uuid4())
+            self._used[fresh] = None
+            while len(self._used) > _MAX_USED:
+                self._used.popitem(last=False)
+        return fresh
+
+    def prepare(self, client: ChatProvider, tokens: AIPKitTokens, conversation: ParsedMessages,
+                reply: Reply) -> _Turn:
+        conversation_uuid, message, transcript = self._plan(conversation, reply.chat_id)
+        if conversation_uuid is None:
+            conversation_uuid = self._new_conversation(reply.chat_id)
+        reply.chat_id = conversation_uuid
+        stamp = f"{int(time.time() * 1000)}-{''.join(secrets.choice(_BASE36) for _ in range(5))}"
+        response = client.transport.request(
+            "POST", tokens.ajax_url, provider=client.name,
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     "Accept": "application/json, */*;q=0.1"},
+            data=urlencode({
+                "action": "aipkit_cache_sse_message", "_ajax_nonce": tokens.nonce, "message": message,
+                "bot_id": tokens.bot_id,
+                "user_client_message_id": f"aipkit-client-msg-{tokens.bot_id}-{stamp}",
+            }).encode("utf-8"),
+        )
+        data = json_or_none(response.content)
+        answer = data.get("data") if isinstance(data, dict) else None
+        key = answer.get("cache_key") if isinstance(answer, dict) else None
+        if response.status_code == 200 and isinstance(key, str) and key:
+            return _Turn(conversation_uuid, conversation.prompt, transcript, key)
+        raise _cache_error(client, response, data)
+
+    def send(self, client: ChatProvider, tokens: AIPKitTokens, prepared: _Turn,
+             conversation: ParsedMessages, reply: Reply) -> requests.Response:
+        query = {"action": "aipkit_frontend_chat_stream", "cache_key": prepared.cache_key,
+                 "bot_id": tokens.bot_id, "session_id": self.session_id,
+                 "conversation_uuid": prepared.conversation_uuid}
+        if tokens.post_id:
+            query["post_id"] = tokens.post_id
+        query["_ts"] = str(int(time.time() * 1000))
+        query["_ajax_nonce"] = tokens.nonce
+        return client.transport.request(
+            "GET", f"{tokens.ajax_url}?{urlencode(query)}", provider=client.name, stream=True,
+            headers={"Accept": "text/event-stream", "Cache-Control": "no-cache"},
+        )
+
+    def raise_for_answer(self, client: ChatProvider, response: requests.Response) -> NoReturn:
+        body = client.transport.read_body(response, provider=client.name)
+        if response.status_code == 400 and body.strip() == b"0":
+            raise _gone(response)
+        if response.status_code == 200:
+            raise errors.ResponseError(
+                f"{response.url} answered with "
+                f"{response.headers.get('content-type') or 'no content type'} where an event "
+                "stream was due; is this an AI Power 2.3+ site?",
+                url=response.url, status_code=200, body=body,
+            )
+        raise client.transport.http_error(response, provider=client.name, what="the message")
+
+    def read_json(self, client: ChatProvider, data: Any, response: requests.Response, tokens: Any,
+                  reply: Reply) -> str:
+        if isinstance(data, dict) and data.get("success") is False:
+            raise _cache_error(client, response, data)
+        return super().read_json(client, data, response, tokens, reply)
+
+    def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
+                    response: requests.Response, tokens: AIPKitTokens, prepared: _Turn,
+                    reply: Reply) -> Generator[str, None, bool]:
+        outcome = "unknown"  # "done"; "refused" before the site logged anything; or unknown
+        started = False
+        try:
+            for name, event, data in events:
+                if name is None:
+                    delta = event.get("delta") if isinstance(event, dict) else None
+                    if isinstance(delta, str):
+                        started = True
+                        if delta:
+                            yield delta
+                    else:
+                        log.debug("%s: skipping an unnamed event without a delta", client.name)
+                elif name == "done":
+                    if isinstance(event, dict) and isinstance(event.get("citations"), list):
+                        reply.citations = event["citations"]
+                    outcome = "done"
+                    return True
+                elif name == "error":
+                    if not started:
+                        outcome = "refused"
+                    raise _stream_error(event, data, response, started)
+                elif name == "message_start":
+                    started = True
+                elif name == "warning":
+                    text = str(event.get("error") if isinstance(event, dict) else data or "")
+                    log.warning("%s: the site warns: %s", client.name, text)
+                    reply.warnings.append(text)
+                elif name == "citations":
+                    if isinstance(event, dict):
+                        event = event.get("citations")
+                    reply.citations = event if isinstance(event, list) else reply.citations
+                elif name == "display_form_event":
+                    raise errors.ResponseError(
+                        f"the chatbot at {response.url} answered with a form to fill in instead "
+                        "of text (an AI Power Pro chat form), which this client cannot fill",
+                        url=response.url, status_code=response.status_code)
+                else:  # status, openai_response_id, grounding_metadata, ...: not answer text
+                    log.debug("%s: %s event", client.name, name)
+            return False
+        finally:
+            self._after_turn(prepared, reply, outcome)
+
+    def _after_turn(self, turn: _Turn, reply: Reply, outcome: str) -> None:
+        """Keep what the server now holds under the conversation; or, when it logged a message
+        whose answer did not arrive whole, forget the conversation, so the next turn starts a
+        new one and the model never sees that message twice."""
+        if outcome == "refused":
+            return  # refused before anything was logged: the conversation is as it was
+        with self._lock:
+            old = self._held.pop(turn.conversation_uuid, None)
+            if old is not None and self._by_transcript.get(old) == turn.conversation_uuid:
+                del self._by_transcript[old]
+            if outcome == "done":
+                system, history = turn.transcript
+                held: Transcript = (system, history + (("user", turn.prompt), ("assistant", reply.text)))
+                self._held[turn.conversation_uuid] = held
+                self._by_transcript[held] = turn.conversation_uuid
+                while len(self._held) > _MAX_CONVERSATIONS:
+                    _, dropped = self._held.popitem(last=False)
+                    if self._by_transcript.get(dropped) is not None:
+                        del self._by_transcript[dropped]
+
+
+class AIPKit(ChatProvider):
+    """A chatbot on any WordPress site running AI Power 2.3 or later ("AIPKit", now "AI
+    Puffer").
+
+    >>> from chatgpt_providers import AIPKit
+    >>> bot = AIPKit("https://site.example", page="/chat/")    # the page with the chatbot
+    >>> bot.complete("Hi")                                       # doctest: +SKIP
+    'Hello! How can I help you today?'
+
+    ``bot_id`` picks one of several chatbots on the page (by ``data-bot-id``); by default the
+    first in the page is used. The site keeps the conversation: a call whose earlier turns are
+    what this client's conversation already sent and received continues it; any other list of
+    earlier turns (or a system message) starts a new one, written into the new message.
+    :class:`~chatgpt_providers.AIPower` speaks this protocol too, when the page shows it.
+    """
+
+    plugin = "AI Power 2.3+"
+    speaks = ("AI Power 2.3+",)
+    models: ClassVar = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"]
+    default_model: ClassVar = "gpt-4o-mini"
+    protocol: AIPKitProtocol
+
+    def __init__(self, base_url: Optional[str] = None, *, page: str = "/",
+                 bot_id: Optional[str] = None, **options: Any) -> None:
+        super().__init__(base_url, **options)
+        self.protocol = AIPKitProtocol(page_url=self._page_url(page),
+                                       bot_id=None if bot_id is None else str(bot_id))
+
+    @property
+    def page_url(self) -> str:
+        """The page that shows the chatbot."""
+        return self.protocol.page_url
+
+    @property
+    def bot_id(self) -> Optional[str]:
+        """The bot asked for (None: the first on the page)."""
+        return self.protocol.bot_id
+
+    def new_chat_id(self) -> str:
+        """A new ``conversation_uuid``: a random v4 UUID (never derived from content).
+
+        >>> len(AIPKit("https://site.example").new_chat_id())
+        36
+        """
+        return str(uuid.uuid4())
+
+
+def _bare_host(url: str) -> str:
+    """The host of ``url``, lower-case, without a leading ``www.``."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+# -- errors ------------------------------------------------------------------------------
+
+def _code(data: Dict[str, Any]) -> str:
+    answer = data.get("data")
+    return str(answer.get("code") or "") if isinstance(answer, dict) else ""
+
+
+def _message(data: Any) -> str:
+    answer = data.get("data") if isinstance(data, dict) else None
+    return str(answer.get("message") or "") if isinstance(answer, dict) else ""
+
+
+def _gone(response: requests.Response) -> NonceRefused:
+    """HTTP 400 ``0``: the action is unknown there (the plugin was removed or downgraded)."""
+    return NonceRefused(
+        response, "HTTP 400 '0': the site does not know the AI Power 2.3+ actions",
+        repeated=errors.UnsupportedSiteError(
+            f"{response.url} does not speak AI Power 2.3+ (it answers HTTP 400 '0'): the plugin "
+            "is inactive or older; check the site, or use connect() on the chatbot's page",
+            url=response.url, status_code=response.status_code, body=response.content,
+        ))
+
+
+def _refused_origin(response: requests.Response, data: Dict[str, Any]) -> errors.BlockedError:
+    return errors.BlockedError(
+        f"the site refuses this client as a foreign embed ({_code(data)}: {_message(data)!r}); "
+        "send no Origin header (pass headers= without one) and use the site's own address as "
+        "base_url=", url=response.url, status_code=response.status_code, body=response.content)
+
+
+def _cache_error(client: ChatProvider, response: requests.Response, data: Any) -> Exception:
+    """The error for a cache step that gave no key."""
+    status = response.status_code
+    code = _code(data) if isinstance(data, dict) else ""
+    message = _message(data)
+    fields: Dict[str, Any] = dict(url=response.url, status_code=status, body=response.content)
+    if code == "nonce_failure_cache_sse":
+        return NonceRefused(response, f"HTTP {status} {code}")
+    if code in ("embed_not_available", "cors_denied"):
+        return _refused_origin(response, data)
+    if code in ("empty_data_to_cache", "invalid_image_payload", "too_many_images",
+                "invalid_image_type", "image_too_large"):
+        return errors.RejectedError(f"the site refused the message ({code}: {message!r})", **fields)
+    if status == 400 and response.content.strip() == b"0":
+        return _gone(response)
+    if status != 200 and not isinstance(data, dict):
+        return client.transport.http_error(response, provider=client.name, what="the message")
+    if status >= 500 or code == "sse_cache_db_insert_failed":
+        return errors.ServerError(
+            f"the site could not take the message ({code or 'HTTP ' + str(status)}: {message!r}); "
+            "try again later", **fields)
+    return errors.ResponseError(
+        f"{response.url} gave no cache_key for the message (HTTP {status}"
+        + (f", {code}: {message!r}" if code or message else "") + "); is this an AI Power 2.3+ site?",
+        **fields)
+
+
+def _stream_error(event: Any, data: Optional[str], response: requests.Response,
+                  started: bool) -> Exception:
+    """The error for an ``error`` event, by what the site said (``shared/protocols/aipkit.md``
+    section 6.2)."""
+    text = str(event.get("error") or "") if isinstance(event, dict) else str(data or "")
+    lower = text.lower()
+    fields: Dict[str, Any] = dict(url=response.url, status_code=response.status_code,
+                                  body=data if data is not None else event)
+    if not started and lower.startswith(_SECURITY):
+        return NonceRefused(response, f"the stream said {text!r}")
+    if not started and any(lower.startswith(words) for words in _CACHE_GONE):
+        return PreparedExpired(errors.ResponseError(
+            f"the site lost the cached message ({text!r}) twice; try again", **fields))
+    if "not permitted to access" in lower:
+        return errors.BlockedError(
+            f"the site refuses this client as a foreign embed: {text!r}; use the site's own "
+            "address as base_url= and send no Origin header", **fields)
+    if isinstance(event, dict) and isinstance(event.get("quota_notice"), dict):
+        return errors.RateLimitError(
+            f"the site's quota for this visitor is used up: {text!r}; try later or with a new "
+            "client", retry_after=None, **fields)
+    if "disabled for guests" in lower:
+        return errors.BlockedError(
+            f"the chatbot is closed to visitors who are not logged in: {text!r}", **fields)
+    if "ip address" in lower and ("block" in lower or "ban" in lower):
+        return errors.BlockedError(
+            f"the site blocks this IP address: {text!r}; try from another network or through "
+            "proxy=", **fields)
+    if lower.startswith(("invalid chatbot", "conversation id is missing", "session id is missing")):
+        return errors.ResponseError(
+            f"the site refused the request ({text!r}); check bot_id= against the bots on the page",
+            **fields)
+    if "rate_limit_exceeded" in lower:
+        return errors.RateLimitError(
+            f"the site's AI provider is rate limiting it: {text!r}; try again later",
+            retry_after=None, **fields)
+    if started or lower.startswith(("api error", "connection error", "api key missing",
+                                    "failed to log")):
+        return errors.ServerError(
+            f"the site's AI backend failed: {text!r}; try again later", **fields)
+    return errors.RejectedError(f"the chatbot refused this message: {text!r}; rephrase it", **fields)

@@ -1,0 +1,145 @@
+"""The stand-in's legacy AI Power (1.8.80 to 2.2): the ``wpaicg`` containers and
+``wpaicgParams`` on the page, and the two ``admin-ajax.php`` chat actions, as
+``shared/protocols/ai-power.md`` describes them."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Dict, List, Optional
+
+from .base import Fault, SiteHandler, StandInPlugin, make_reply, malformed, words
+
+__all__ = ["AIPowerSite", "is_aipkit_version"]
+
+_ACTIONS = ("wpaicg_chat_shortcode_message", "wpaicg_chatbox_message")
+_EXPIRED_PAGE = (
+    "The link you followed has expired.</p><p><a href=\"/\">Please try again.</a>"
+)
+
+
+def is_aipkit_version(version: str) -> bool:
+    """AI Power 2.3 and later is the AIPKit rewrite."""
+    numbers = [int(n) for n in re.findall(r"\d+", version)[:2]] + [0, 0]
+    return (numbers[0], numbers[1]) >= (2, 3)
+
+
+class AIPowerSite(StandInPlugin, SiteHandler):
+    """Legacy AI Power's routes and page part (mixed into the site's handler).
+
+    >>> AIPowerSite.ajax_route(None, "POST", "wpaicg_chatbox_message")
+    'ajax'
+    """
+
+    plugin = "ai-power"
+    fault_targets = {"ajax": "chat"}
+
+    @classmethod
+    def shown(cls, site: Any) -> bool:
+        return cls.plugin in site.plugins and not is_aipkit_version(site.ai_power_version)
+
+    @classmethod
+    def ajax_route(cls, site: Any, method: str, action: str) -> Optional[str]:
+        # A 2.3+ site answers these actions too: HTTP 400 "0", from the same route.
+        return "ajax" if method == "POST" and action in _ACTIONS else None
+
+    @classmethod
+    def page_head(cls, site: Any, base: str) -> str:
+        escaped_base = base.replace("/", "\\/")
+        params = json.dumps({"ajax_url": "AJAX", "search_nonce": site.power_nonce, "logged_in": "0"})
+        params = params.replace('"AJAX"', f'"{escaped_base}\\/wp-admin\\/admin-ajax.php"')
+        return f"<script>var wpaicgParams = {params};</script>"
+
+    @classmethod
+    def page_body(cls, site: Any, base: str) -> str:
+        bot = site.ai_power_bot_id
+        nonce = site.power_nonce
+        return f"""<div data-post-id = "&lt;58" data-url="{base}/" class="wpaicg-chat-shortcode"
+     data-nonce='{nonce}' data-bot-id="{bot}" data-type="shortcode" data-openai_stream_nav="1"
+     style="width:100%"></div>
+<div class="wpaicg-chat-shortcode-messages"></div>
+<div class="wpaicg-chatbox wpaicg-chatbox-widget" data-type="widget" data-nonce="{nonce}"
+     data-post-id="" data-url="{base}/" data-bot-id="0" data-openai_stream_nav="1"></div>"""
+
+    def _route_ajax(self, body: bytes, fault: Optional[Fault]) -> None:
+        site = self.site
+        name = fault.name if fault else ""
+        form = self.record.form
+        if name == "unsupported" or is_aipkit_version(site.ai_power_version):
+            return self._send(400, "0", "text/html; charset=UTF-8")
+        if form.get("_wpnonce") != site.power_nonce or name == "expired_nonce":
+            return self._send(403, _EXPIRED_PAGE, "text/html; charset=UTF-8")
+        message = form.get("message", "")
+        if message.strip() in ("", "0"):
+            return self._send(200, {"status": "error", "msg": "It appears that nothing was inputted."})
+        history = _power_history(form.get("wpaicg_chat_history", ""))
+        reply = make_reply(message, history)
+        # As on real sites: a custom bot's settings apply only when the request names it.
+        named = form.get("bot_id") == site.ai_power_bot_id and form.get("chatbot_identity") == (
+            f"custom_bot_{site.ai_power_bot_id}" if site.ai_power_bot_id != "0"
+            else form.get("chatbot_identity"))
+        streaming = site.ai_power_stream and named
+        if name == "json_instead_of_sse":
+            streaming = False
+        elif name == "sse_instead_of_json":
+            streaming = True
+        flags = {"token_limit": {"msg": "You have reached your token limit.", "tokenLimitReached": True},
+                 "banned_ip": {"msg": "You are not allowed to access this feature.", "ipBanned": True},
+                 "banned_word": {"msg": "Your message contains prohibited words. Please modify "
+                                        "your message and try again.", "messageFlagged": True}}
+        if not streaming:
+            if name in flags:
+                flag = flags[name]
+                if name != "token_limit":
+                    flag = {"status": "error", "msg": flag["msg"]}
+                return self._send(200, flag)
+            if name in ("error_event", "limited"):
+                return self._send(200, {"status": "error", "msg": "Incorrect API key provided."})
+            return self._send(200, {"status": "success", "msg": "Something went wrong",
+                                    "greeting_message": "You are a helpful assistant.",
+                                    "data": reply, "log": 123})
+        if name in flags:
+            events: List[Any] = [flags[name]] + _openai_chunks(reply)
+        elif name in ("error_event", "limited"):
+            error_words = 'Incorrect API key provided: "sk-abc". You can find your key online.'
+            events = [("message", _broken_word(w)) for w in words(error_words)]
+            events.append({"choices": [{"finish_reason": "stop"}]} if name == "error_event"
+                          else "[LIMITED]")
+        else:
+            events = _openai_chunks(reply) + ["[DONE]"]
+        if name == "malformed_sse":
+            events = malformed(events)
+        self._stream(events, fault)
+
+
+def _openai_chunks(reply: str) -> List[Any]:
+    chunks: List[Any] = []
+    for index, word in enumerate(words(reply)):
+        chunk: Dict[str, Any] = {"id": "chatcmpl-standin", "object": "chat.completion.chunk",
+                                 "created": 1700000000, "model": "gpt-4o-mini",
+                                 "choices": [{"index": 0, "delta": {"content": word},
+                                              "finish_reason": None}]}
+        if index == 0:
+            chunk["choices"][0]["delta"]["role"] = "assistant"
+        chunks.append(chunk)
+    chunks.append({"id": "chatcmpl-standin", "object": "chat.completion.chunk",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return chunks
+
+
+def _broken_word(word: str) -> str:
+    """The plugin writes error words into JSON by hand, without escaping."""
+    return '{"choices":[{"delta":{"content":"' + word + '"}}]}'
+
+
+def _power_history(raw: str) -> List[str]:
+    """Decode ``wpaicg_chat_history`` the way the plugin does: backslashes stripped first."""
+    try:
+        items = json.loads(raw.replace("\\", ""))
+    except ValueError:
+        return []
+    texts = []
+    for item in items if isinstance(items, list) else []:
+        text = str(item.get("text", "")) if isinstance(item, dict) else ""
+        texts.append(re.sub(r"^(Human|AI): ", "", text))
+    return texts
