@@ -138,6 +138,8 @@ class AIPKitSite(StandInPlugin, SiteHandler):
         return parts.scheme != "http" or (parts.hostname or "") != host
 
     def _route_aipkit_nonce(self, body: bytes, fault: Optional[Fault]) -> None:
+        if fault is not None and fault.name == "unsupported":  # before 2.3.41: no such action
+            return self._send(400, "0", "text/html; charset=UTF-8")
         fields = self._aipkit_fields(body)
         if self._foreign_origin(fields, fault):
             return self._send(403, {"success": False, "data": {"message": _FOREIGN, "code": "cors_denied"}})
