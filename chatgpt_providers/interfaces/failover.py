@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 
 from .. import errors
 from ..core.messages import Messages, parse_messages
+from ..core.options import split_options
 from ..core.provider import ChatAPI, ChatProvider
 from ..core.results import Reply
 
@@ -102,13 +103,16 @@ class RetryProvider(ChatAPI):
     def create_completion(self, model: str, messages: Messages, stream: bool = True,
                           **options: Any) -> Iterator[str]:
         """gpt4free's call: a generator of text (the whole reply once when ``stream=False``).
-        Connection options belong to the providers, so only ``proxy=None`` is accepted here.
+        Connection options belong to the providers, so only ``proxy=None`` is accepted here;
+        sampling and gpt4free-only options (``temperature=``, ``web_search=``, ...) are
+        ignored.
 
         >>> from chatgpt_providers import ChatGptt
         >>> bot = RetryProvider([ChatGptt])
         >>> "".join(bot.create_completion("gpt-4o", "Hi"))          # doctest: +SKIP
         'Hello!'
         """
+        options = split_options(type(self), options)
         if options.get("proxy") is not None or set(options) - {"proxy"}:
             raise TypeError("RetryProvider.create_completion takes no connection options; give "
                             "them to the providers (or to RetryProvider([...], proxy=...))")
