@@ -81,7 +81,8 @@ class RetryProvider(ChatAPI):
     def stream(self, messages: Messages, *, model: Optional[str] = None,
                reply: Optional[Reply] = None) -> Iterator[str]:
         """Yield the reply of the first provider that answers (``reply``, if given, is
-        filled in as with a single provider).
+        filled in as with a single provider; its ``provider`` names the one answering from
+        the first text on).
 
         >>> from chatgpt_providers import ChatGptt
         >>> RetryProvider([ChatGptt()]).stream([])
@@ -93,7 +94,14 @@ class RetryProvider(ChatAPI):
 
         def ask(provider: ChatProvider) -> Iterator[str]:
             attempt = Reply()
-            yield from provider.stream(messages, model=model, reply=attempt)
+            answering = False
+            for text in provider.stream(messages, model=model, reply=attempt):
+                if not answering and reply is not None:
+                    # From its first text on, this provider is the one answering: label the
+                    # reply with it now (chunks built while streaming read it).
+                    answering = True
+                    reply.provider, reply.streamed = attempt.provider, attempt.streamed
+                yield text
             if reply is not None:  # only the provider that answered fills it in
                 for name in Reply.__slots__:
                     setattr(reply, name, getattr(attempt, name))
