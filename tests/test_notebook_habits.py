@@ -17,7 +17,8 @@ def test_the_readme_says_calls_block_and_advises_no_asyncio_run():
     section = notebook_section()
     assert "Every call blocks" in section
     assert "asyncio.to_thread" in section
-    assert "inside `asyncio.run" not in section and "or inside `asyncio.run" not in README.read_text()
+    assert "or inside `asyncio.run" not in README.read_text()  # the old, failing advice
+    assert "never need it" in section
 
 
 def run_cells(sources):
