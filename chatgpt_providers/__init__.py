@@ -9,6 +9,13 @@ Protocol clients take any site (``AIEngine(url)``, ``AIPower(url, page=...)``); 
 ``Chatgpt4Online`` and ``ChatGptt`` presets are two such sites. Errors live in
 :mod:`chatgpt_providers.errors`; the built-in local stand-in site in
 :mod:`chatgpt_providers.testing` (imported only when you use it).
+
+``from chatgpt_providers import *`` leaves the built-in ``TimeoutError`` alone: ours is
+``chatgpt_providers.TimeoutError`` (a subclass of the built-in, so ``except TimeoutError``
+catches it either way). ``ChatCompletion`` here is gpt4free's entry point
+(``ChatCompletion.create(...)``); the OpenAI-style result type of the same name lives in
+:mod:`chatgpt_providers.interfaces.openai_style`, as ``openai.types.chat.ChatCompletion``
+does in the OpenAI SDK.
 """
 
 from .core.messages import format_prompt
@@ -27,9 +34,9 @@ from .errors import (
     ResponseError,
     ServerError,
     StreamInterruptedError,
-    TimeoutError,
     UnsupportedSiteError,
 )
+from .errors import TimeoutError as TimeoutError  # not in __all__: see the docstring
 from .interfaces.failover import RetryProvider
 from .protocols.ai_engine import AIEngine, Chatgpt4Online
 from .protocols.ai_power import AIPower, ChatGptt
@@ -87,7 +94,7 @@ __all__ = [
     "ResponseError",
     "UnsupportedSiteError",
     "NetworkError",
-    "TimeoutError",
+    # "TimeoutError" is left out on purpose: a star import must not shadow the built-in.
     "StreamInterruptedError",
     "AllProvidersFailedError",
     "__version__",

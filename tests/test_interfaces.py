@@ -88,8 +88,9 @@ def test_client_accepts_instances_classes_names_and_retry_providers(site):
         blocked.stop()
     with pytest.raises(ValueError, match="unknown provider"):
         Client(provider="gpt4free")
-    with pytest.raises(TypeError, match="tools"):
-        Client(provider="chatgptt").chat.completions.create(model="m", messages="Hi", tools=[])
+    with pytest.raises(ValueError, match="tools"):
+        Client(provider="chatgptt").chat.completions.create(
+            model="m", messages="Hi", tools=[{"type": "function", "function": {"name": "f"}}])
     with pytest.raises(ValueError, match="n must be 1"):
         Client(provider="chatgptt").chat.completions.create(model="m", messages="Hi", n=2)
     with pytest.raises(ValueError, match="messages"):

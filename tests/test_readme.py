@@ -1,5 +1,8 @@
 """The README's Python examples run, with the presets pointed at the built-in stand-in."""
 
+import ast
+import asyncio
+import inspect
 import re
 import textwrap
 from pathlib import Path
@@ -29,9 +32,18 @@ def namespace(site, monkeypatch):
     return {}
 
 
+def run_block(block, namespace):
+    """Run a block as a notebook cell runs it: top-level ``await`` included."""
+    code = compile(block, str(README), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    if code.co_flags & inspect.CO_COROUTINE:
+        asyncio.run(eval(code, namespace))
+    else:
+        exec(code, namespace)
+
+
 def test_readme_examples_run_in_order(namespace, capsys):
     for block in BLOCKS:
-        exec(compile(block, str(README), "exec"), namespace)
+        run_block(block, namespace)
     out = capsys.readouterr().out
     assert "Echo: Hi" in out
     assert "Echo: Be brief.\n\nWhat is WordPress?" in out

@@ -276,7 +276,8 @@ class ChatProvider(ChatAPI):
         ...     print(text, end="")
         """
         conversation = parse_messages(messages)
-        client = cls(proxy=proxy, **options)
+        from .options import build_client  # sampling/gpt4free-only options are ignored
+        client = build_client(cls, proxy=proxy, **options)
         client.protocol.check(conversation, None)
         client._note_model(model)
 

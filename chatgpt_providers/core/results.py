@@ -73,12 +73,20 @@ class TextBuffer:
 class Reply:
     """What one call learned besides the text: filled in while the reply streams.
 
-    ``streamed`` holds the text yielded so far; ``final_text`` is the site's authoritative
-    reply when it sent one (AI Engine's ``end``), ``usage`` the token figures when the site
-    reported them, ``chat_id`` the conversation id the site uses.
+    ``text`` is the reply to use, and ``str(reply)`` (so ``print(reply)``) is that text.
+    It is ``final_text``, the site's authoritative reply, when the site sent one at the end
+    (AI Engine's ``end`` event), else all the text streamed. The two differ only when the
+    site's final reply differs from its stream (a plugin may clean up or replace words); a
+    site that sends no final reply (AI Power) leaves ``final_text`` None. ``streamed`` holds
+    the text yielded so far, ``usage`` the token figures when the site reported them,
+    ``chat_id`` the conversation id the site uses, ``provider`` the one that answered.
 
-    >>> Reply(chat_id="c1")
-    Reply(text='', final_text=None, usage=None, chat_id='c1')
+    >>> reply = Reply(chat_id="c1")
+    >>> reply.streamed.append("Hi!")
+    >>> print(reply)
+    Hi!
+    >>> reply
+    Reply(text='Hi!', final_text=None, usage=None, chat_id='c1')
     """
 
     __slots__ = ("final_text", "usage", "chat_id", "streamed", "provider", "citations", "warnings")
@@ -99,6 +107,9 @@ class Reply:
     def __repr__(self) -> str:
         return (f"Reply(text={self.text!r}, final_text={self.final_text!r}, usage={self.usage!r}, "
                 f"chat_id={self.chat_id!r})")
+
+    def __str__(self) -> str:
+        return self.text
 
     @property
     def text(self) -> str:

@@ -19,7 +19,8 @@ import urllib3.exceptions
 
 from .. import errors
 
-__all__ = ["Transport", "Timeout", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "call_deadline", "time_left"]
+__all__ = ["Transport", "Timeout", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "call_deadline",
+           "call_overrides", "time_left"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ _MAX_REDIRECTS = 5
 #: thread each keep their own.
 call_deadline: contextvars.ContextVar[Optional[Tuple[float, float]]] = contextvars.ContextVar(
     "chatgpt_providers_call_deadline", default=None)
+#: ``(timeout, headers)`` given for one call (the OpenAI-style ``create(timeout=,
+#: extra_headers=)``), or None: a ``(connect, read)`` pair that replaces the client's
+#: timeout, and headers sent to the site with each of the call's requests. Set around each
+#: step of the call, like ``call_deadline``.
+call_overrides: contextvars.ContextVar[
+    Optional[Tuple[Optional[Tuple[float, float]], Optional[Mapping[str, str]]]]
+] = contextvars.ContextVar("chatgpt_providers_call_overrides", default=None)
 
 
 def normalize_timeout(timeout: Optional[Timeout]) -> Tuple[float, float]:
@@ -232,10 +240,15 @@ class Transport:
         """
         target = url
         first_host = origin(url)[1]
+        overrides = call_overrides.get()
+        call_headers = overrides[1] if overrides else None
         for _ in range(_MAX_REDIRECTS + 1):
             send_headers = dict(headers or {})
-            if secret_headers and origin(target)[1] == first_host:
-                send_headers.update(secret_headers)
+            if origin(target)[1] == first_host:
+                if call_headers:
+                    send_headers.update(call_headers)
+                if secret_headers:
+                    send_headers.update(secret_headers)
             log.debug("%s %s", method, target)
             try:
                 response = self.session.request(
@@ -278,12 +291,23 @@ class Transport:
 
     def _timeout_now(self, provider: str, url: str) -> Tuple[float, float]:
         """The (connect, read) timeout, shortened to what is left of the call's total_timeout."""
+        timeout = self.call_timeout()
         left = time_left()
         if left is None:
-            return self.timeout
+            return timeout
         if left <= 0:
             raise self._total_timeout_error(provider, url)
-        return (min(self.timeout[0], left), min(self.timeout[1], left))
+        return (min(timeout[0], left), min(timeout[1], left))
+
+    def call_timeout(self) -> Tuple[float, float]:
+        """The (connect, read) timeout of the call running now: the one given for this call
+        (``call_overrides``), else the client's.
+
+        >>> Transport(timeout=(3, 30)).call_timeout()
+        (3.0, 30.0)
+        """
+        overrides = call_overrides.get()
+        return overrides[0] if overrides and overrides[0] else self.timeout
 
     def _total_timeout_error(self, provider: str, url: str) -> errors.TimeoutError:
         limit = call_deadline.get()
@@ -295,7 +319,7 @@ class Transport:
         )
 
     def _network_error(self, exc: BaseException, provider: str, url: str) -> errors.ProviderError:
-        connect, read = self.timeout
+        connect, read = self.call_timeout()
         left = time_left()
         if left is not None and left <= 0.001 and isinstance(
                 exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
@@ -444,7 +468,7 @@ class Transport:
             raise self._total_timeout_error(provider, url)
         sock = getattr(getattr(raw, "connection", None), "sock", None)
         if sock is not None:
-            sock.settimeout(min(self.timeout[1], left))  # the next request resets it
+            sock.settimeout(min(self.call_timeout()[1], left))  # the next request resets it
 
     def read_body(self, response: requests.Response, *, provider: str,
                   limit: Optional[int] = None) -> bytes:

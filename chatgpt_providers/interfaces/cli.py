@@ -1,23 +1,35 @@
 """The ``chatgpt-providers`` command (also ``python -m chatgpt_providers``).
 
-Exit codes: 0 success, 1 the site failed (server error, odd answer, no nonce),
-2 usage error, 3 network problem (unreachable, timeout, connection cut),
-4 the site refused (message rejected, blocked, rate limited, nonce refused), 130 Ctrl-C.
+Exit codes: 0 success, 1 the site failed (server error, odd answer, no nonce; also an
+unexpected error), 2 usage error, 3 network problem (unreachable, timeout, connection cut;
+``serve``: the port cannot be used), 4 the site refused (message rejected, blocked, rate
+limited, nonce refused), 130 Ctrl-C.
+
+Every failure is one line on stderr; ``--debug`` (before or after the command) adds the
+traceback and the client's log. Advice in messages names the command's options
+(``--timeout``, ``--proxy``, ...), not the Python API's.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import math
+import re
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, TextIO
+from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union, cast
 
 from .. import __version__, errors
 from ..core.provider import ChatProvider
 from .notebook import print_stream
 
-__all__ = ["main", "EXIT_OK", "EXIT_SITE", "EXIT_USAGE", "EXIT_NETWORK", "EXIT_REFUSED"]
+__all__ = ["main", "parse_timeout", "cli_advice", "EXIT_OK", "EXIT_SITE", "EXIT_USAGE",
+           "EXIT_NETWORK", "EXIT_REFUSED"]
 
 EXIT_OK, EXIT_SITE, EXIT_USAGE, EXIT_NETWORK, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+#: Seconds between the demo's streamed words: slow enough to see the answer stream.
+DEMO_DELAY = 0.2
 
 PROG = "chatgpt-providers"
 
@@ -32,7 +44,25 @@ examples:
   {PROG} serve --plugins aipkit                 a stand-in running AI Power 2.3+
   {PROG} detect https://site.example/chat/      which chatbot a page runs
   {PROG} check                                  health of both preset sites
+  {PROG} check https://site.example/chat/       health of one site
+  {PROG} ask --timeout 10,120 "Hi"              connect within 10 s, allow 120 s between reads
+add --debug to any command to see the traceback of a failure
 """
+
+CHAT_HELP = """commands:
+  /help    this list
+  /reset   forget the conversation and start a new one
+  /exit    end the chat (also /quit, Ctrl-D, or Ctrl-C at the prompt)
+Ctrl-C while a reply arrives cancels that reply; the conversation goes on.
+To send a message that starts with /, type it with two: //etc is sent as /etc."""
+
+
+class CommandError(Exception):
+    """A failure the command reports as one line, with its exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _providers() -> Dict[str, Callable[..., ChatProvider]]:
@@ -46,14 +76,45 @@ def _providers() -> Dict[str, Callable[..., ChatProvider]]:
 
 def _command(commands, name: str, help: str, description: str, epilog: str
              ) -> argparse.ArgumentParser:  # noqa: A002 - argparse's own word
-    return commands.add_parser(name, help=help, description=description, epilog=epilog,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = commands.add_parser(name, help=help, description=description, epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    _debug_option(parser, argparse.SUPPRESS)  # after the command too; it keeps the global one
+    return parser
+
+
+def _debug_option(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="on failure, show the traceback; log what the client does")
+
+
+def parse_timeout(text: str) -> Union[float, Tuple[float, float]]:
+    """``--timeout``: ``SECONDS`` for connecting and for each read alike, or
+    ``CONNECT,READ``.
+
+    >>> parse_timeout("10"), parse_timeout("10,60")
+    (10.0, (10.0, 60.0))
+    >>> parse_timeout("10/60")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: invalid timeout '10/60': use SECONDS or CONNECT,READ, e.g. 10 or 10,60
+    """
+    parts = text.split(",")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(parts) not in (1, 2) or len(values) != len(parts) or not all(
+            v > 0 and math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(
+            f"invalid timeout {text!r}: use SECONDS or CONNECT,READ, e.g. 10 or 10,60")
+    return values[0] if len(values) == 1 else (values[0], values[1])
 
 
 def _connection_options(parser) -> None:
     parser.add_argument("--proxy", metavar="URL", help="proxy for all requests, e.g. http://host:3128")
-    parser.add_argument("--timeout", metavar="S", type=float,
-                        help="seconds to wait for the connection and between reads (default 10/60)")
+    parser.add_argument("--timeout", metavar="SECONDS", type=parse_timeout,
+                        help="SECONDS for connecting and for each read alike, or CONNECT,READ, "
+                             "e.g. 10,60 (the default): 10 s to connect, 60 s between reads")
 
 
 def _client_options(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Chat with the free AI Engine and AI Power chatbots of WordPress sites.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _debug_option(parser, False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = _command(
@@ -96,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat = _command(
         commands, "chat", help="an interactive conversation (history kept)",
         description="An interactive conversation in the terminal. The history is sent with "
-                    "each turn. Commands: /reset starts over, /exit (or Ctrl-D) quits.",
+                    "each turn. Commands: /help lists them, /reset starts over, /exit (or Ctrl-D) "
+                    "quits. Ctrl-C while a reply arrives cancels that reply and keeps the "
+                    "conversation; Ctrl-C at the prompt ends it.",
         epilog=f"example:\n  {PROG} chat --provider chatgptt\n")
     _client_options(chat)
 
@@ -109,8 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f'example:\n  {PROG} demo "What can you do?"\n')
     demo.add_argument("question", nargs="?", default="Hello! What can you do?",
                       help="the question to ask (default: a greeting)")
-    demo.add_argument("--delay", type=float, default=0.03, metavar="S",
-                      help="seconds between streamed words (default 0.03)")
+    demo.add_argument("--delay", type=float, default=DEMO_DELAY, metavar="S",
+                      help=f"seconds between streamed words (default {DEMO_DELAY}, slow enough "
+                           "to watch the answer stream)")
 
     detect = _command(
         commands, "detect", help="say which chatbot plugin a page runs",
@@ -126,11 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "a table with a diagnosis for each failure. Both presets by default. "
                     "Exit 0 when every site is healthy, 1 otherwise.",
         epilog=f"examples:\n  {PROG} check\n  {PROG} check --provider chatgptt\n"
-               f"  {PROG} check --base-url http://127.0.0.1:8080\n")
-    check.add_argument("--provider", choices=["chatgpt4online", "chatgptt"],
-                       help="check one preset (default: both)")
+               f"  {PROG} check https://site.example/chat/\n"
+               f"  {PROG} check --provider chatgptt --base-url http://127.0.0.1:8080\n")
+    check.add_argument("url", nargs="?", metavar="URL",
+                       help="check this site, or the page that shows its chatbot (as detect takes it)")
+    check.add_argument("--provider", choices=["chatgpt4online", "chatgptt", "ai-engine", "ai-power"],
+                       help="check one preset (default: both); with a URL or --base-url, the "
+                            "protocol to use there (default: detected from the page)")
     check.add_argument("--base-url", metavar="URL",
-                       help="check this site (its plugin is detected from the page)")
+                       help="check this site (the same as giving URL)")
     check.add_argument("--page", metavar="PATH", help="the page that shows the chatbot")
     _connection_options(check)
 
@@ -140,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"example:\n  {PROG} serve --port 8080 &\n  {PROG} ask --provider chatgptt "
                "--base-url http://127.0.0.1:8080 Hi\n")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    serve.add_argument("--port", type=int, default=8080,
+                       help="port (default 8080; 0 picks a free one)")
     serve.add_argument("--delay", type=float, default=0.05, metavar="S",
                        help="seconds between streamed words (default 0.05)")
     serve.add_argument("--latency", type=float, default=0.0, metavar="S",
@@ -169,18 +239,95 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    debug = bool(getattr(args, "debug", False))
+    if debug:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format=f"{PROG}: %(name)s: %(message)s")
     _tolerant(sys.stdout)
     try:
         return {"ask": _ask, "chat": _chat, "demo": _demo, "serve": _serve, "detect": _detect,
                 "check": _check}[args.command](args)
-    except errors.ProviderError as exc:
-        return _report(exc)
-    except ValueError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. piped into head: stop quietly
+        _silence_stdout()
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - every failure is one line (--debug: traceback)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        return _fail(exc, debug)
+
+
+def _fail(exc: Exception, debug: bool) -> int:
+    """Report ``exc`` as one line on stderr and return the exit code."""
+    if isinstance(exc, errors.ProviderError):
+        return _report(exc)
+    if isinstance(exc, CommandError):
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.code
+    if isinstance(exc, ValueError):
+        print(f"{PROG}: error: {cli_advice(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    hint = "" if debug else " (run with --debug for the traceback)"
+    print(f"{PROG}: unexpected error: {type(exc).__name__}: {_one_line(str(exc))}{hint}",
+          file=sys.stderr)
+    return EXIT_SITE
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+#: Python-API advice in messages from the library, and what to say on the command line.
+_ADVICE: List[Tuple[re.Pattern[str], str]] = [(re.compile(pattern), replacement)
+                                             for pattern, replacement in (
+    (r"raise the read timeout with timeout=\(connect, read\)",
+     "allow more time between reads with --timeout CONNECT,READ (e.g. --timeout 10,120)"),
+    (r"raise timeout=\(connect, read\)",
+     "allow more time to connect with --timeout CONNECT,READ (e.g. --timeout 30,60)"),
+    (r"timeout=\(connect, read\)", "--timeout CONNECT,READ"),
+    (r"\bproxy=/proxies=", "--proxy URL"),
+    (r"\bproxies=", "--proxy URL"),
+    (r"\bproxy=", "--proxy URL"),
+    (r"pass verify= a CA bundle path", "set REQUESTS_CA_BUNDLE to a CA bundle path"),
+    (r"\bverify=", "REQUESTS_CA_BUNDLE"),
+    (r"pass base_url='https://site\.example'", "pass --base-url https://site.example"),
+    (r"\bbase_url=", "--base-url"),
+    (r"\bbase_url must", "--base-url must"),
+    (r"Pass page= a page that shows the chatbot, or rest_url=",
+     "Pass --page PATH, a page that shows the chatbot"),
+    (r"(?i)pass page= ", "pass --page PATH, "),
+    (r"\bpage=", "--page PATH"),
+    (r"\bretries=", "--retries N"),
+    (r"use connect\(url\)", "leave out --provider to detect it"),
+    (r"\((?:raise )?(max_\w+)=[^)]*\)", r"(only the Python API can raise \1)"),
+)]
+
+
+def cli_advice(message: str) -> str:
+    """``message`` with the Python API's advice put as the command line's.
+
+    >>> cli_advice("pass base_url= with the site's address, or use proxy=")
+    "pass --base-url with the site's address, or use --proxy URL"
+    >>> cli_advice("slow; raise the read timeout with timeout=(connect, read)")
+    'slow; allow more time between reads with --timeout CONNECT,READ (e.g. --timeout 10,120)'
+    """
+    for pattern, replacement in _ADVICE:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 def exit_code(exc: errors.ProviderError) -> int:
@@ -199,7 +346,8 @@ def exit_code(exc: errors.ProviderError) -> int:
 
 def _report(exc: errors.ProviderError) -> int:
     where = f" ({exc.provider})" if exc.provider else ""
-    print(f"{PROG}: {type(exc).__name__}{where}: {exc}", file=sys.stderr)
+    print(f"{PROG}: {type(exc).__name__}{where}: {_one_line(cli_advice(str(exc)))}",
+          file=sys.stderr)
     return exit_code(exc)
 
 
@@ -241,32 +389,74 @@ def _chat(args: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty()
     with _make_client(args) as client:
         if interactive:
-            print(f"Chatting with {client.name} at {client.base_url}. /reset starts over, "
-                  "/exit quits.", file=sys.stderr)
+            print(f"Chatting with {client.name} at {client.base_url}. /help lists the commands; "
+                  "Ctrl-C cancels a reply, Ctrl-D quits.", file=sys.stderr)
         while True:
             try:
                 line = input("you> " if interactive else "")
-            except EOFError:
+            except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the prompt: the end
+                if interactive:
+                    print(flush=True)  # the shell's prompt starts on a line of its own
                 break
             question = line.strip()
             if not question:
                 continue
-            if question in ("/exit", "/quit"):
-                break
-            if question == "/reset":
-                history.clear()
-                print("(history cleared)", file=sys.stderr)
+            if question.startswith("//"):
+                question = question[1:]
+            elif re.fullmatch(r"/[A-Za-z?]+", question):
+                if question.lower() in ("/exit", "/quit"):
+                    break
+                _chat_command(question.lower(), history)
                 continue
             if interactive:
                 sys.stdout.write("bot> ")
-            try:
-                answer = print_stream(client.stream(_messages(args.system, history, question)))
-            except errors.ProviderError as exc:
-                _report(exc)
-                continue  # the failed turn is not added to the history
-            history += [{"role": "user", "content": question},
-                        {"role": "assistant", "content": answer}]
+            answer = _chat_turn(client, _messages(args.system, history, question), interactive,
+                                bool(getattr(args, "debug", False)))
+            if answer is not None:  # a failed or cancelled turn is not added to the history
+                history += [{"role": "user", "content": question},
+                            {"role": "assistant", "content": answer}]
     return EXIT_OK
+
+
+def _chat_command(command: str, history: List[dict]) -> None:
+    if command == "/reset":
+        history.clear()
+        print("(history cleared)", file=sys.stderr)
+    elif command in ("/help", "/?"):
+        print(CHAT_HELP, file=sys.stderr)
+    else:
+        print(f"unknown command {command}; /help lists the commands (//... sends a message "
+              "that starts with /)", file=sys.stderr)
+
+
+def _chat_turn(client: ChatProvider, messages: List[dict], interactive: bool,
+               debug: bool) -> Optional[str]:
+    """Stream one reply; None when it failed or Ctrl-C cancelled it."""
+    stream = client.stream(messages)
+    shown: List[str] = []
+
+    def shown_as_it_arrives():
+        for text in stream:
+            shown.append(text)
+            yield text
+
+    try:
+        return print_stream(shown_as_it_arrives())
+    except KeyboardInterrupt:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # closes the connection; the client and its nonce stay for the next turn
+        if not shown and interactive:
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+        print("(reply cancelled; it is not kept in the history)", file=sys.stderr)
+    except errors.ProviderError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _report(exc)
+    return None
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -277,7 +467,12 @@ def _demo(args: argparse.Namespace) -> int:
     with LocalSite(delay=args.delay) as site, LocalSite(
             delay=args.delay, plugins=("ai-power",), ai_power_version="2.4.71") as upgraded:
         print(f"Built-in local stand-in sites at {site.url} (AI Engine and AI Power 1.9) and "
-              f"{upgraded.url} (AI Power 2.4.71); no internet used.\n")
+              f"{upgraded.url} (AI Power 2.4.71); no internet used.")
+        if args.delay > 0:
+            print(f"Watch each answer arrive word by word: the stand-in sends one word every "
+                  f"{args.delay:g} s, and the client prints each piece the moment it arrives "
+                  "(the same streaming code that talks to the real sites).")
+        print(flush=True)
         for cls, where, protocol in ((Chatgpt4Online, site, "AI Engine"),
                                      (ChatGptt, site, "legacy AI Power"),
                                      (ChatGptt, upgraded, "AI Power 2.3+, same code")):
@@ -311,30 +506,43 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .health import check, format_table
+    from .health import Health, check, format_table
 
     options = _connection_values(args)
-    if args.base_url:
+    if args.url and args.base_url:
+        raise ValueError("give the site once: as URL or as --base-url")
+    base_url, page = args.base_url, args.page
+    if args.url:
+        from .detection import _split
+
+        base_url, path = _split(args.url)
+        page = page or path
+    if base_url and not args.provider:
         from .detection import client_for, detect
 
-        url = args.base_url.rstrip("/") + (args.page or "/")
+        url = base_url.rstrip("/") + (page or "/")
         try:
             clients = [client_for(detect(url, **options), **options)]
         except errors.ProviderError as exc:
-            from .health import Health, _diagnose
+            from .health import _diagnose
 
             reachable = not isinstance(exc, errors.NetworkError)
-            print(format_table([Health(args.base_url, "-", reachable, None, False, None,
-                                       _diagnose(exc))]))
+            print(format_table([Health(base_url, "-", reachable, None, False, None,
+                                       cli_advice(_diagnose(exc)))]))
             return EXIT_SITE
     else:
+        if args.provider in ("ai-engine", "ai-power") and not base_url:
+            raise ValueError(f"--provider {args.provider} needs the site: give URL or --base-url")
         names = [args.provider] if args.provider else ["chatgpt4online", "chatgptt"]
-        extra = {"page": args.page} if args.page else {}
+        extra = {"page": page} if page else {}
+        if base_url:
+            extra["base_url"] = base_url
         clients = [_providers()[name](**options, **extra) for name in names]
-    results = []
+    results: List[Health] = []
     for client in clients:
         with client:
-            results.append(check(client))
+            health = check(client)
+        results.append(cast(Health, health._replace(diagnosis=cli_advice(health.diagnosis))))
     print(format_table(results))
     return EXIT_OK if all(r.ok for r in results) else EXIT_SITE
 
@@ -348,9 +556,13 @@ def _serve(args: argparse.Namespace) -> int:
                          framing=args.framing, ai_power_stream=not args.ai_power_json,
                          plugins=plugins, ai_power_version=args.ai_power_version)
     except ValueError as exc:
-        print(f"{PROG} serve: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    site.start()
+        raise CommandError(f"{exc}", EXIT_USAGE) from exc
+    try:
+        site.start()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {reason}; pick another "
+                           "--port (0 picks a free one) or stop what uses it", EXIT_NETWORK) from exc
     print(f"Stand-in WordPress site ({', '.join(plugins) or 'no chatbot'}) at {site.url}\n"
           f"  try: {PROG} ask --provider chatgptt --base-url {site.url} \"Hi\"\n"
           "Ctrl-C stops it.", flush=True)

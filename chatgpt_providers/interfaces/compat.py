@@ -1,10 +1,24 @@
-"""gpt4free compatibility: ``ChatCompletion.create`` and providers named by string."""
+"""gpt4free compatibility: ``ChatCompletion.create`` and providers named by string.
+
+gpt4free code passes sampling settings (``temperature=``, ``max_tokens=``, ...) and
+gpt4free-only switches (``web_search=``, ``api_key=``, ...) all the time: they are accepted
+and ignored (see :data:`~chatgpt_providers.core.options.IGNORED_OPTIONS`), because the site's
+bot settings decide them. A misspelt option is a ``TypeError`` naming the class you used.
+
+Two classes are called ``ChatCompletion``, as in the libraries they stand in for:
+``chatgpt_providers.ChatCompletion`` (this module) is gpt4free's entry point
+(``g4f.ChatCompletion``), and
+:class:`chatgpt_providers.interfaces.openai_style.ChatCompletion` is the result type of
+``Client().chat.completions.create()`` (``openai.types.chat.ChatCompletion``), which is not
+exported at the top level.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterator, NoReturn, Optional, Union
 
 from ..core.messages import Messages, parse_messages
+from ..core.options import build_client, split_options
 from ..core.provider import ChatAPI, ChatProvider
 
 __all__ = ["ChatCompletion", "resolve_provider", "PROVIDER_NAMES"]
@@ -23,7 +37,9 @@ def _classes():
 
 def resolve_provider(provider: Any = None, **options: Any) -> ChatAPI:
     """A ready provider from an instance, a class, a name, or None (failover across
-    both presets). Classes and names are created with ``options``.
+    both presets). Classes and names are created with ``options``; sampling and
+    gpt4free-only options among them are ignored, an unknown one is a ``TypeError`` naming
+    the class.
 
     >>> resolve_provider("chatgptt").name, resolve_provider("Chatgpt4Online").url
     ('ChatGptt', 'https://chatgpt4online.org')
@@ -33,13 +49,14 @@ def resolve_provider(provider: Any = None, **options: Any) -> ChatAPI:
     from .failover import RetryProvider
 
     if isinstance(provider, ChatAPI):
+        options = split_options(type(provider), options)
         if options:
             raise TypeError(f"options {sorted(options)} apply when creating a provider; "
                             f"{provider!r} already exists")
         return provider
     if provider is None:
         classes = _classes()
-        return RetryProvider([classes["chatgpt4online"], classes["chatgptt"]], **options)
+        provider = [classes["chatgpt4online"], classes["chatgptt"]]
     if isinstance(provider, str):
         key = provider.replace("-", "").replace("_", "").lower()
         if key == "retryprovider":
@@ -49,9 +66,13 @@ def resolve_provider(provider: Any = None, **options: Any) -> ChatAPI:
             raise ValueError(f"unknown provider {provider!r}; use one of {', '.join(PROVIDER_NAMES)}")
         provider = classes[key]
     if isinstance(provider, type) and issubclass(provider, ChatProvider):
-        return provider(**options)
+        return build_client(provider, **options)
     if isinstance(provider, (list, tuple)):
-        return RetryProvider(list(provider), **options)
+        failover = {name: options.pop(name) for name in ("shuffle", "rng") if name in options}
+        made = [build_client(item, **options)
+                if isinstance(item, type) and issubclass(item, ChatProvider) else item
+                for item in provider]
+        return RetryProvider(made, **failover)  # which says so if an item is no provider
     raise ValueError(f"{provider!r} is not a provider: pass an instance, a class, a name "
                      f"({', '.join(PROVIDER_NAMES)}) or a list of them")
 
@@ -61,9 +82,19 @@ class ChatCompletion:
 
     >>> from chatgpt_providers import ChatCompletion, ChatGptt
     >>> ChatCompletion.create("gpt-4o", [{"role": "user", "content": "Hi"}],
-    ...                       provider=ChatGptt)                     # doctest: +SKIP
+    ...                       provider=ChatGptt, temperature=0.5)    # doctest: +SKIP
     'Hello! How can I help you?'
+
+    It is only called through :meth:`create`; the OpenAI-style result type of the same name
+    is :class:`chatgpt_providers.interfaces.openai_style.ChatCompletion`.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(
+            "chatgpt_providers.ChatCompletion is gpt4free's entry point: call "
+            "ChatCompletion.create(model, messages, provider=...). The OpenAI-style result "
+            "type is chatgpt_providers.interfaces.openai_style.ChatCompletion."
+        )
 
     @staticmethod
     def create(model: str, messages: Messages, provider: Any = None, stream: bool = False,
@@ -72,7 +103,14 @@ class ChatCompletion:
 
         ``provider`` is a provider class, instance, name or list (None: failover across
         both presets); ``options`` are the provider's (``base_url=``, ``timeout=``, ...).
-        Bad messages raise ValueError at once.
+        Sampling options (``temperature=``, ``max_tokens=``, ...) and gpt4free-only ones
+        (``web_search=``, ``api_key=``, ...) are accepted and ignored: the site's bot
+        settings decide them. Bad messages raise ValueError at once.
+
+        >>> ChatCompletion.create("gpt-4o", "Hi", provider="chatgptt", tiemout=5)
+        Traceback (most recent call last):
+        ...
+        TypeError: ChatGptt() got an unexpected option 'tiemout' (did you mean 'timeout'?); ...
         """
         parse_messages(messages)
         if proxy is not None:

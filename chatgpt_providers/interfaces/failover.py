@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 
 from .. import errors
 from ..core.messages import Messages, parse_messages
+from ..core.options import split_options
 from ..core.provider import ChatAPI, ChatProvider
 from ..core.results import Reply
 
@@ -80,7 +81,8 @@ class RetryProvider(ChatAPI):
     def stream(self, messages: Messages, *, model: Optional[str] = None,
                reply: Optional[Reply] = None) -> Iterator[str]:
         """Yield the reply of the first provider that answers (``reply``, if given, is
-        filled in as with a single provider).
+        filled in as with a single provider; its ``provider`` names the one answering from
+        the first text on).
 
         >>> from chatgpt_providers import ChatGptt
         >>> RetryProvider([ChatGptt()]).stream([])
@@ -92,7 +94,14 @@ class RetryProvider(ChatAPI):
 
         def ask(provider: ChatProvider) -> Iterator[str]:
             attempt = Reply()
-            yield from provider.stream(messages, model=model, reply=attempt)
+            answering = False
+            for text in provider.stream(messages, model=model, reply=attempt):
+                if not answering and reply is not None:
+                    # From its first text on, this provider is the one answering: label the
+                    # reply with it now (chunks built while streaming read it).
+                    answering = True
+                    reply.provider, reply.streamed = attempt.provider, attempt.streamed
+                yield text
             if reply is not None:  # only the provider that answered fills it in
                 for name in Reply.__slots__:
                     setattr(reply, name, getattr(attempt, name))
@@ -102,13 +111,16 @@ class RetryProvider(ChatAPI):
     def create_completion(self, model: str, messages: Messages, stream: bool = True,
                           **options: Any) -> Iterator[str]:
         """gpt4free's call: a generator of text (the whole reply once when ``stream=False``).
-        Connection options belong to the providers, so only ``proxy=None`` is accepted here.
+        Connection options belong to the providers, so only ``proxy=None`` is accepted here;
+        sampling and gpt4free-only options (``temperature=``, ``web_search=``, ...) are
+        ignored.
 
         >>> from chatgpt_providers import ChatGptt
         >>> bot = RetryProvider([ChatGptt])
         >>> "".join(bot.create_completion("gpt-4o", "Hi"))          # doctest: +SKIP
         'Hello!'
         """
+        options = split_options(type(self), options)
         if options.get("proxy") is not None or set(options) - {"proxy"}:
             raise TypeError("RetryProvider.create_completion takes no connection options; give "
                             "them to the providers (or to RetryProvider([...], proxy=...))")
