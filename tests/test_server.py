@@ -201,9 +201,8 @@ def test_api_key_is_required_when_set(serve):
         response = requests.get(url + "/v1/models", headers=headers, timeout=10)
         assert_error_shape(response, 401, "invalid_api_key")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    with client_for(url, key="wrong") as client:
-        with pytest.raises(openai.AuthenticationError):
-            client.chat.completions.create(model="auto", messages=HI)
+    with client_for(url, key="wrong") as client, pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="auto", messages=HI)
     with client_for(url, key="s3cret-key") as client:
         assert client.chat.completions.create(model="auto", messages=HI).choices[0].message.content
         assert [m.id for m in client.models.list()][-1] == "auto"
@@ -248,10 +247,9 @@ def test_a_failure_mid_stream_ends_the_stream_with_an_error_event(site, serve, m
     question = [{"role": "user", "content": "one two three four five six seven eight"}]
     site.inject(fault)
     received = []
-    with client_for(url) as client:
-        with pytest.raises(openai.APIError) as raised:
-            for chunk in client.chat.completions.create(model=model, messages=question, stream=True):
-                received.append(chunk.choices[0].delta.content)
+    with client_for(url) as client, pytest.raises(openai.APIError) as raised:
+        for chunk in client.chat.completions.create(model=model, messages=question, stream=True):
+            received.append(chunk.choices[0].delta.content)
     text = "".join(received)
     assert text and "Echo: one two three four five six seven eight".startswith(text)
     assert text != "Echo: one two three four five six seven eight"
