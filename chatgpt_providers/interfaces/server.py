@@ -717,10 +717,11 @@ class ChatCompletionsApp:
             value.update(usage_field)
             return b"data: " + _dumps(value) + b"\n\n"
 
-        # Every later delta is this template with its text put in: no per-delta object tree.
+        # Each delta is this template with its text put in (the delta is {"content": text}):
+        # no object tree per delta. The first one also says who speaks.
         head, _, tail = chunk(ChoiceDelta(content=_MARK)).partition(_dumps(_MARK))
         try:
-            yield chunk(ChoiceDelta(content=first, role="assistant"))
+            yield head + _dumps(first) + b',"role":"assistant"' + tail
             for text in texts:
                 yield head + _dumps(text) + tail
             yield chunk(ChoiceDelta(content=""), "stop")
@@ -892,6 +893,7 @@ class APIServer:
         self._loop = waitress.wasyncore
         self._thread: Optional[threading.Thread] = None
         self._stopped = threading.Event()
+        self._running = threading.Event()
         self._closed = False
 
     @property
@@ -912,7 +914,7 @@ class APIServer:
         """Serve until Ctrl-C, SIGTERM or :meth:`close` (see the class docstring)."""
         previous = _on_sigterm()
         try:
-            self._loop.loop(timeout=1.0, map=self._map, use_poll=True)
+            self._run()
         except (KeyboardInterrupt, SystemExit):
             log.info("stopping")
         finally:
@@ -924,25 +926,35 @@ class APIServer:
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve_in_thread, daemon=True,
                                             name="chatgpt-providers-api")
+            self._running.set()  # close() from now on goes through the loop
             self._thread.start()
         return self
 
     def _serve_in_thread(self) -> None:
         try:
-            self._loop.loop(timeout=1.0, map=self._map, use_poll=True)
+            self._run()
         finally:
             self._shutdown()
 
+    def _run(self) -> None:
+        self._running.set()
+        try:
+            self._loop.loop(timeout=1.0, map=self._map, use_poll=True)
+        finally:
+            self._running.clear()
+
     def close(self) -> None:
-        """Stop serving and wait until stopped (see the class docstring)."""
-        if self._thread is not None and self._thread.is_alive():
+        """Stop serving and wait until stopped, from any thread (see the class docstring)."""
+        if self._running.is_set():
+            # The sockets belong to the loop's thread: it closes them, and then the loop ends.
             trigger = next((d for d in list(self._map.values()) if hasattr(d, "pull_trigger")), None)
             if trigger is not None:
                 trigger.pull_trigger(lambda: self._loop.close_all(self._map, ignore_all=True))
             self._stopped.wait(self.shutdown_timeout + 5)
-            self._thread.join(5)
         else:
             self._shutdown()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
 
     def _shutdown(self) -> None:
         if self._closed:
