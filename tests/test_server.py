@@ -404,7 +404,9 @@ def run_cli(*args, code=None, timeout=30):
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def test_api_command_serves_the_openai_client_and_stops_on_ctrl_c(site):
+@pytest.mark.skipif(os.name != "posix", reason="Ctrl-C and SIGTERM are POSIX signals")
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_api_command_serves_the_openai_client_and_stops_cleanly(site, stop):
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "chatgpt_providers", "api", "--port", "0", "--base-url", site.url,
@@ -422,7 +424,7 @@ def test_api_command_serves_the_openai_client_and_stops_on_ctrl_c(site):
             with pytest.raises(openai.NotFoundError):
                 client.chat.completions.create(model="nope", messages=HI)
     finally:
-        process.send_signal(signal.SIGINT if os.name == "posix" else signal.SIGTERM)
+        process.send_signal(getattr(signal, stop))
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     lines = [line for line in err.splitlines() if "/v1/" in line]
@@ -455,3 +457,16 @@ def test_api_command_warns_before_serving_beyond_this_machine_without_a_key():
     assert done.returncode == EXIT_USAGE and "invalid choice" in done.stderr
     done = run_cli("api", "--site", "not a url")
     assert done.returncode == EXIT_USAGE and "--site needs an http(s) page address" in done.stderr
+
+
+def test_module_level_app_for_other_wsgi_servers_reads_its_key_from_the_environment(monkeypatch):
+    from chatgpt_providers.interfaces import server
+
+    monkeypatch.setenv("CHATGPT_PROVIDERS_API_KEY", "from-env")
+    monkeypatch.delitem(server.__dict__, "app", raising=False)
+    try:
+        app = server.app  # made on first access, then the same object
+        assert app is server.app and app.requires_key
+        assert app.models.ids() == ["chatgpt4online", "chatgptt", "auto"]
+    finally:
+        server.__dict__.pop("app", None)
