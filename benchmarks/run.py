@@ -407,6 +407,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     linear_and_memory(big_mb=2 if quick else 8, repeat=1 if quick else 5)
     import_cost(runs=2 if quick else 20)
     threads(total=40 if quick else 200)
+    from benchmarks.server import api_rows  # 8. the OpenAI-compatible endpoint
+    api_rows(row, RemoteSite, quick=quick)
     print_table()
     elapsed = time.perf_counter() - started
     passed = sum(r["pass"] for r in ROWS)

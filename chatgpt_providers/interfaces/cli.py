@@ -42,6 +42,7 @@ examples:
   {PROG} chat --system "Answer in French."      a conversation in the terminal
   {PROG} serve --port 8080                      run the stand-in for --base-url tests
   {PROG} serve --plugins aipkit                 a stand-in running AI Power 2.3+
+  {PROG} api --port 1337                        an OpenAI-compatible endpoint at /v1
   {PROG} detect https://site.example/chat/      which chatbot a page runs
   {PROG} check                                  health of both preset sites
   {PROG} check https://site.example/chat/       health of one site
@@ -225,6 +226,37 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ai-power-version", default="1.9.8", metavar="V",
                        help="AI Power's version; 2.3 or later makes ai-power the 2.3+ plugin "
                             "(default 1.9.8)")
+
+    api = _command(
+        commands, "api", help="serve an OpenAI-compatible HTTP endpoint (/v1/chat/completions)",
+        description="Serve OpenAI's /v1/chat/completions and /v1/models over the providers, so "
+                    "any OpenAI client (the openai package, LangChain, chat UIs) can use them. "
+                    "Models: chatgpt4online, chatgptt, auto (failover) and each --site. Needs "
+                    "pip install 'chatgpt-providers[server]'. The first line printed is the "
+                    "address; one line per request goes to stderr. Ctrl-C stops it.",
+        epilog=f"examples:\n  {PROG} api\n  {PROG} api --port 0 --base-url http://127.0.0.1:8080\n"
+               f"  {PROG} api --host 0.0.0.0 --api-key \"$KEY\" --site https://blog.example/chat/\n"
+               "then: OpenAI(base_url=\"http://127.0.0.1:1337/v1\", api_key=\"unused\")\n")
+    api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    api.add_argument("--port", type=int, default=1337, help="port (default 1337; 0 picks a free one)")
+    api.add_argument("--provider", action="append", choices=["chatgpt4online", "chatgptt", "auto"],
+                     help="a model to serve (repeatable; default: all three)")
+    api.add_argument("--site", action="append", default=[], metavar="[NAME=]URL",
+                     help="also serve the chatbot on this page as a model named NAME or its host "
+                          "(repeatable; its plugin is detected on first use)")
+    api.add_argument("--base-url", metavar="URL",
+                     help="point the presets at this address, e.g. the stand-in (chatgpt-providers serve)")
+    api.add_argument("--api-key", metavar="KEY",
+                     help="require 'Authorization: Bearer KEY' (default: $CHATGPT_PROVIDERS_API_KEY)")
+    api.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
+                     help="let web pages from ORIGIN call it (repeatable; '*' for any; default none)")
+    api.add_argument("--threads", type=int, default=16, metavar="N",
+                     help="requests answered at once (default 16; a stream holds one until it ends)")
+    _connection_options(api)
+    api.add_argument("--retries", metavar="N", type=int,
+                     help="retries of transient failures before any text (default 2; 0: none)")
+    api.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                     help="stderr log level (default info: one line per request, no message text)")
     return parser
 
 
@@ -246,7 +278,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _tolerant(sys.stdout)
     try:
         return {"ask": _ask, "chat": _chat, "demo": _demo, "serve": _serve, "detect": _detect,
-                "check": _check}[args.command](args)
+                "check": _check, "api": _api}[args.command](args)
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -570,6 +602,43 @@ def _serve(args: argparse.Namespace) -> int:
         site.serve_forever()
     except KeyboardInterrupt:
         pass
+    return EXIT_OK
+
+
+def _api(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
+    from .server import API_KEY_VARIABLE, INSTALL_HINT, APIServer, create_app, is_loopback
+
+    args.api_key = args.api_key or os.environ.get(API_KEY_VARIABLE) or None
+    options = {name: getattr(args, name) for name in ("proxy", "timeout", "retries")
+               if getattr(args, name) is not None}
+    app = create_app(args.provider, sites=args.site, base_url=args.base_url, api_key=args.api_key,
+                     cors=args.cors, pool_size=args.threads, **options)
+    if not args.api_key and not is_loopback(args.host):
+        print(f"{PROG}: warning: serving on {args.host} without --api-key: anyone who can reach "
+              "it can use it; pass --api-key KEY (clients send it as their api_key)", file=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    for name, level in (("chatgpt_providers", args.log_level.upper()), ("waitress", "WARNING")):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(level)
+    try:
+        server = APIServer(app, args.host, args.port, threads=args.threads)
+    except ModuleNotFoundError as exc:
+        if exc.name != "waitress":
+            raise
+        print(f"{PROG}: the api command needs a WSGI server: {INSTALL_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"{PROG}: error: cannot listen on {args.host} port {args.port}: "
+              f"{exc.strerror or exc}; choose another --port or --host", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"OpenAI-compatible API at {server.url}/v1 (models: {', '.join(app.models.ids())})\n"
+          f"  try: OpenAI(base_url=\"{server.url}/v1\", api_key=\"{'KEY' if args.api_key else 'unused'}\")"
+          "\nCtrl-C stops it.", flush=True)
+    server.serve_forever()
     return EXIT_OK
 
 
