@@ -55,6 +55,13 @@ def test_a_terminator_split_across_reads_is_seen():
     assert list(iter_events([b"data: a\r\n\r", b"\ndata: b\n", b"\n"])) == ["a", "b"]
 
 
+def test_a_field_value_loses_exactly_one_leading_space():
+    """The SSE standard removes one space after the colon, on the fast path and the fallback alike
+    (sseclient-py before 1.7 stripped every leading space: the reason for its floor)."""
+    assert list(iter_events([b"data:  two\n\n"])) == [" two"]
+    assert list(iter_events([b"event: message\ndata:  two\ndata:\tx\n\n"])) == [" two\n\tx"]
+
+
 TRICKY = (b'data: a\r\n\r\ndata: b\r\rdata: c\n\nevent: x\ndata: d\ndata: e\n\n: note\n\ndata:f\n\n'
           b'data: \n\nid: 3\n\n\n\ndata: \xd0\x9f\xd1\x80\r\n\r\nretry: 5\r\ndata: h\r\n\r\n\r\ndata: i')
 
