@@ -11,6 +11,8 @@ Protocol clients take any site (``AIEngine(url)``, ``AIPower(url, page=...)``); 
 :mod:`chatgpt_providers.testing` (imported only when you use it).
 """
 
+from typing import TYPE_CHECKING, Any, List
+
 from .core.messages import format_prompt
 from .core.provider import ChatProvider
 from .core.results import Answer, Reply
@@ -36,6 +38,12 @@ from .protocols.ai_power import AIPower, ChatGptt
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:  # what type checkers see for the names loaded on first use (below)
+    from .interfaces.compat import ChatCompletion
+    from .interfaces.conversation import Conversation
+    from .interfaces.detection import connect, detect
+    from .interfaces.openai_style import Client
+
 # Loaded on first use, so ``import chatgpt_providers`` stays as light as ``import requests``.
 _LAZY = {
     "Client": "interfaces.openai_style",
@@ -46,7 +54,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
@@ -56,7 +64,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> List[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [

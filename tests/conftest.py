@@ -13,6 +13,9 @@ from chatgpt_providers.testing import LocalSite
 
 BASE = "https://site.example"
 
+# tests/typecheck/ holds files for mypy (see .ci/run), not tests: its calls would reach real sites.
+collect_ignore = ["typecheck"]
+
 # Property tests: no example database, so a failure found in one run is never replayed in a later
 # run of the same checkout (a failure prints its example and a @reproduce_failure blob instead);
 # no deadline and no "too slow" health check, because timing on a loaded 2-core machine is chance,

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, TextIO, Union
 
 from .. import __version__, errors
 from ..core.provider import ChatProvider
 from .notebook import print_stream
+
+if TYPE_CHECKING:
+    from ..protocols.ai_engine import AIEngine
+    from ..protocols.ai_power import AIPower
 
 __all__ = ["main", "EXIT_OK", "EXIT_SITE", "EXIT_USAGE", "EXIT_NETWORK", "EXIT_REFUSED"]
 
@@ -34,7 +38,7 @@ examples:
 """
 
 
-def _providers() -> Dict[str, Callable[..., ChatProvider]]:
+def _providers() -> Dict[str, Callable[..., Union[AIEngine, AIPower]]]:
     from ..protocols.ai_engine import AIEngine, Chatgpt4Online
     from ..protocols.ai_power import AIPower, ChatGptt
 

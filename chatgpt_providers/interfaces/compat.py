@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterator, Literal, Optional, Union, overload
 
 from ..core.messages import Messages, parse_messages
 from ..core.provider import ChatAPI, ChatProvider
@@ -64,6 +64,26 @@ class ChatCompletion:
     ...                       provider=ChatGptt)                     # doctest: +SKIP
     'Hello! How can I help you?'
     """
+
+    @overload
+    @staticmethod
+    def create(model: str, messages: Messages, provider: Any = None, stream: Literal[False] = False,
+               proxy: Optional[str] = None, **options: Any) -> str: ...
+
+    @overload
+    @staticmethod
+    def create(model: str, messages: Messages, provider: Any = None, *, stream: Literal[True],
+               proxy: Optional[str] = None, **options: Any) -> Iterator[str]: ...
+
+    @overload
+    @staticmethod
+    def create(model: str, messages: Messages, provider: Any, stream: Literal[True],
+               proxy: Optional[str] = None, **options: Any) -> Iterator[str]: ...
+
+    @overload
+    @staticmethod
+    def create(model: str, messages: Messages, provider: Any = None, stream: bool = False,
+               proxy: Optional[str] = None, **options: Any) -> Union[str, Iterator[str]]: ...
 
     @staticmethod
     def create(model: str, messages: Messages, provider: Any = None, stream: bool = False,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 from urllib.parse import urlsplit
 
 from .. import errors
-from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.scrape import find_script_value, tags_with
 from ..core.transport import Transport
@@ -33,6 +32,12 @@ class Detection(Record):
 
     __slots__ = ("plugin", "base_url", "page", "detail", "html")
     _hidden = ("html",)
+    # The fields' types, for type checkers (Record fills the slots from __init__'s arguments).
+    plugin: Optional[str]
+    base_url: str
+    page: str
+    detail: str
+    html: str
 
     @property
     def supported(self) -> bool:
@@ -110,7 +115,7 @@ def detect(url: str, *, prefer: Optional[str] = None, **options: Any) -> Detecti
         transport.close()
 
 
-def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> ChatProvider:
+def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> Union[AIEngine, AIPower]:
     """A client for the chatbot on the page at ``url``, whichever plugin it runs.
 
     >>> from chatgpt_providers import connect
@@ -127,7 +132,7 @@ def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> ChatPr
     return client_for(found, **options)
 
 
-def client_for(found: Detection, **options: Any) -> ChatProvider:
+def client_for(found: Detection, **options: Any) -> Union[AIEngine, AIPower]:
     """The client for a :class:`Detection`, primed with the page it came from.
 
     >>> page = '<div class="wpaicg-chatbox" data-type="widget" data-nonce="0a1b2c3d4e"></div>'

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from .. import errors
-from ..core.provider import ChatProvider
 from ..core.record import Record
+from ..protocols.ai_engine import AIEngine
+from ..protocols.ai_power import AIPower
 from .detection import AI_ENGINE, AI_POWER, detect_in_page
 
 __all__ = ["Health", "check", "format_table"]
@@ -24,6 +25,14 @@ class Health(Record):
     """
 
     __slots__ = ("site", "provider", "reachable", "plugin", "nonce", "first_text_ms", "diagnosis")
+    # The fields' types, for type checkers (Record fills the slots from __init__'s arguments).
+    site: str
+    provider: str
+    reachable: bool
+    plugin: Optional[str]
+    nonce: bool
+    first_text_ms: Optional[float]
+    diagnosis: str
 
     @property
     def ok(self) -> bool:
@@ -50,7 +59,7 @@ def _diagnose(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:120]
 
 
-def check(client: ChatProvider, question: str = "Hi") -> Health:
+def check(client: Union[AIEngine, AIPower], question: str = "Hi") -> Health:
     """Check ``client``'s site step by step: page, plugin, nonce, a first answer.
 
     >>> from chatgpt_providers import ChatGptt

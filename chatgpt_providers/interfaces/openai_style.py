@@ -10,7 +10,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Literal, Optional, Union, overload
 
 from ..core.messages import Messages, parse_messages
 from ..core.results import Reply
@@ -31,7 +31,7 @@ IGNORED_PARAMETERS = frozenset({
 
 
 class _Dump:
-    def model_dump(self) -> Dict[str, Any]:
+    def model_dump(self: Any) -> Dict[str, Any]:  # self: Any, as every subclass is a dataclass
         """A plain dict, as pydantic's ``model_dump()`` gives with the OpenAI SDK."""
         return dataclasses.asdict(self)
 
@@ -140,6 +140,18 @@ class _Completions:
     def __init__(self, client: Client) -> None:
         self._client = client
 
+    @overload
+    def create(self, *, messages: Messages, model: Optional[str] = None,
+               stream: Literal[False] = False, n: int = 1, **parameters: Any) -> ChatCompletion: ...
+
+    @overload
+    def create(self, *, messages: Messages, model: Optional[str] = None,
+               stream: Literal[True], n: int = 1, **parameters: Any) -> Iterator[ChatCompletionChunk]: ...
+
+    @overload
+    def create(self, *, messages: Messages, model: Optional[str] = None, stream: bool = False,
+               n: int = 1, **parameters: Any) -> Union[ChatCompletion, Iterator[ChatCompletionChunk]]: ...
+
     def create(self, *, messages: Messages, model: Optional[str] = None, stream: bool = False,
                n: int = 1, **parameters: Any) -> Union[ChatCompletion, Iterator[ChatCompletionChunk]]:
         """``client.chat.completions.create(model=..., messages=..., stream=False)``.
@@ -185,7 +197,8 @@ class _Completions:
 
 def _name(provider: Any, reply: Reply) -> str:
     """The provider that answered (with a RetryProvider, the one that did)."""
-    return reply.provider or getattr(provider, "name", type(provider).__name__)
+    name: str = getattr(provider, "name", type(provider).__name__)
+    return reply.provider or name
 
 
 class _Chat:

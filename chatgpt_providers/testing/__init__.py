@@ -670,6 +670,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         write = self._write_chunk if chunked else self.wfile.write
         cut = max(1, len(events) // 2)
+        params: Dict[str, Any] = fault.params if fault else {}
         for index, event in enumerate(events):
             if index and site.delay:
                 time.sleep(site.delay)
@@ -677,11 +678,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return  # no terminating chunk, no end event
             if name == "stall" and index == cut:
-                site._stopping.wait(float(fault.params.get("seconds", 30)))
+                site._stopping.wait(float(params.get("seconds", 30)))
                 self.close_connection = True
                 return
             if name == "endless_line" and index == cut:
-                self._endless(write, int(fault.params.get("size", 64 * 1024 * 1024)))
+                self._endless(write, int(params.get("size", 64 * 1024 * 1024)))
                 return
             write(_encode_event(event))
             self.record.events_written += 1
