@@ -110,10 +110,10 @@ def batches() -> None:
 
 
 def detection() -> None:
-    bot = connect(ChatGptt.url or "https://chatgptt.me")
+    bot = connect(ChatGptt.url)
     print(type(bot).__name__, bot.complete("Hi"))
     assert_type(bot, Union[AIEngine, AIPower])
-    found = detect("https://chatgptt.me")
+    found = detect(ChatGptt.url)
     assert_type(found, Detection)
     assert_type(found.plugin, Optional[str])
     print(found.plugin)
