@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, TextIO, Union
+from typing import Callable, Dict, List, Optional, Sequence, TextIO
 
 from .. import __version__, errors
 from ..core.provider import ChatProvider
 from .notebook import print_stream
-
-if TYPE_CHECKING:
-    from ..protocols.ai_engine import AIEngine
-    from ..protocols.ai_power import AIPower
 
 __all__ = ["main", "EXIT_OK", "EXIT_SITE", "EXIT_USAGE", "EXIT_NETWORK", "EXIT_REFUSED"]
 
@@ -38,7 +34,7 @@ examples:
 """
 
 
-def _providers() -> Dict[str, Callable[..., Union[AIEngine, AIPower]]]:
+def _providers() -> Dict[str, Callable[..., ChatProvider]]:
     from ..protocols.ai_engine import AIEngine, Chatgpt4Online
     from ..protocols.ai_power import AIPower, ChatGptt
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from .. import errors
+from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.scrape import find_script_value, tags_with
 from ..core.transport import Transport
@@ -115,7 +116,7 @@ def detect(url: str, *, prefer: Optional[str] = None, **options: Any) -> Detecti
         transport.close()
 
 
-def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> Union[AIEngine, AIPower]:
+def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> ChatProvider:
     """A client for the chatbot on the page at ``url``, whichever plugin it runs.
 
     >>> from chatgpt_providers import connect
@@ -132,7 +133,7 @@ def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> Union[
     return client_for(found, **options)
 
 
-def client_for(found: Detection, **options: Any) -> Union[AIEngine, AIPower]:
+def client_for(found: Detection, **options: Any) -> ChatProvider:
     """The client for a :class:`Detection`, primed with the page it came from.
 
     >>> page = '<div class="wpaicg-chatbox" data-type="widget" data-nonce="0a1b2c3d4e"></div>'

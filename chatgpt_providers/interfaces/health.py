@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import List, Optional, Union
+from typing import List, Optional
 
 from .. import errors
+from ..core.provider import ChatProvider
 from ..core.record import Record
-from ..protocols.ai_engine import AIEngine
-from ..protocols.ai_power import AIPower
 from .detection import AI_ENGINE, AI_POWER, detect_in_page
 
 __all__ = ["Health", "check", "format_table"]
@@ -59,7 +58,7 @@ def _diagnose(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:120]
 
 
-def check(client: Union[AIEngine, AIPower], question: str = "Hi") -> Health:
+def check(client: ChatProvider, question: str = "Hi") -> Health:
     """Check ``client``'s site step by step: page, plugin, nonce, a first answer.
 
     >>> from chatgpt_providers import ChatGptt

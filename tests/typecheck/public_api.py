@@ -22,6 +22,7 @@ from chatgpt_providers import (
     ChatCompletion,
     Chatgpt4Online,
     ChatGptt,
+    ChatProvider,
     Client,
     Conversation,
     ProviderError,
@@ -112,13 +113,13 @@ def batches() -> None:
 def detection() -> None:
     bot = connect(ChatGptt.url)
     print(type(bot).__name__, bot.complete("Hi"))
-    assert_type(bot, Union[AIEngine, AIPower])
+    assert_type(bot, ChatProvider)
     found = detect(ChatGptt.url)
     assert_type(found, Detection)
     assert_type(found.plugin, Optional[str])
     print(found.plugin)
     power = connect("https://site.example/chat/", prefer="AI Power")
-    assert_type(power.page_url, str)
+    assert_type(power, ChatProvider)
 
 
 def health() -> None:
