@@ -18,6 +18,8 @@ catches it either way). ``ChatCompletion`` here is gpt4free's entry point
 does in the OpenAI SDK.
 """
 
+from typing import TYPE_CHECKING, Any, List
+
 from .core.messages import format_prompt
 from .core.provider import ChatProvider
 from .core.results import Answer, Reply
@@ -44,6 +46,12 @@ from .protocols.aipkit import AIPKit
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:  # what type checkers see for the names loaded on first use (below)
+    from .interfaces.compat import ChatCompletion
+    from .interfaces.conversation import Conversation
+    from .interfaces.detection import connect, detect
+    from .interfaces.openai_style import Client
+
 # Loaded on first use, so ``import chatgpt_providers`` stays as light as ``import requests``.
 _LAZY = {
     "Client": "interfaces.openai_style",
@@ -54,7 +62,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
@@ -64,7 +72,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> List[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [

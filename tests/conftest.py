@@ -2,14 +2,30 @@
 
 import io
 import json
+import os
 from typing import Any, Iterable, List
 
 import pytest
 import responses as responses_lib
+from hypothesis import HealthCheck, settings
 
 from chatgpt_providers.testing import LocalSite
 
 BASE = "https://site.example"
+
+# tests/typecheck/ holds files for mypy (see .ci/run), not tests: its calls would reach real sites.
+collect_ignore = ["typecheck"]
+
+# Property tests: no example database, so a failure found in one run is never replayed in a later
+# run of the same checkout (a failure prints its example and a @reproduce_failure blob instead);
+# no deadline and no "too slow" health check, because timing on a loaded 2-core machine is chance,
+# not a property. Under CI the examples are derandomized (the same every run, as hypothesis's own
+# CI profile does), so a CI result is reproducible; elsewhere each run draws afresh.
+# Set HYPOTHESIS_PROFILE to use another profile.
+settings.register_profile("chatgpt_providers", database=None, deadline=None, print_blob=True,
+                          derandomize=bool(os.environ.get("CI")),
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "chatgpt_providers"))
 
 
 class _Pieces(io.RawIOBase):

@@ -15,7 +15,7 @@ exported at the top level.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, NoReturn, Optional, Union
+from typing import Any, Iterator, Literal, NoReturn, Optional, Union, overload
 
 from ..core.messages import Messages, parse_messages
 from ..core.options import build_client, split_options
@@ -95,6 +95,26 @@ class ChatCompletion:
             "ChatCompletion.create(model, messages, provider=...). The OpenAI-style result "
             "type is chatgpt_providers.interfaces.openai_style.ChatCompletion."
         )
+
+    @overload
+    @staticmethod
+    def create(model: str, messages: Messages, provider: Any = None, stream: Literal[False] = False,
+               proxy: Optional[str] = None, **options: Any) -> str: ...
+
+    @overload
+    @staticmethod
+    def create(model: str, messages: Messages, provider: Any = None, *, stream: Literal[True],
+               proxy: Optional[str] = None, **options: Any) -> Iterator[str]: ...
+
+    @overload
+    @staticmethod
+    def create(model: str, messages: Messages, provider: Any, stream: Literal[True],
+               proxy: Optional[str] = None, **options: Any) -> Iterator[str]: ...
+
+    @overload
+    @staticmethod
+    def create(model: str, messages: Messages, provider: Any = None, stream: bool = False,
+               proxy: Optional[str] = None, **options: Any) -> Union[str, Iterator[str]]: ...
 
     @staticmethod
     def create(model: str, messages: Messages, provider: Any = None, stream: bool = False,

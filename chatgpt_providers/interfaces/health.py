@@ -24,6 +24,14 @@ class Health(Record):
     """
 
     __slots__ = ("site", "provider", "reachable", "plugin", "nonce", "first_text_ms", "diagnosis")
+    # The fields' types, for type checkers (Record fills the slots from __init__'s arguments).
+    site: str
+    provider: str
+    reachable: bool
+    plugin: Optional[str]
+    nonce: bool
+    first_text_ms: Optional[float]
+    diagnosis: str
 
     @property
     def ok(self) -> bool:

@@ -38,7 +38,20 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+    overload,
+)
 from urllib.parse import urlsplit
 
 from ..core.messages import Messages, parse_messages
@@ -297,6 +310,24 @@ def _with_overrides(inner: Iterator[str], overrides: Any) -> Iterator[str]:
 class _Completions:
     def __init__(self, client: Client) -> None:
         self._client = client
+
+    @overload
+    def create(self, *, messages: Messages, model: Optional[str] = None, stream: Literal[False] = False,
+               n: Optional[int] = None, stream_options: Optional[Mapping[str, Any]] = None,
+               timeout: Optional[Timeout] = None, extra_headers: Optional[Mapping[str, str]] = None,
+               **parameters: Any) -> ChatCompletion: ...
+
+    @overload
+    def create(self, *, messages: Messages, model: Optional[str] = None, stream: Literal[True],
+               n: Optional[int] = None, stream_options: Optional[Mapping[str, Any]] = None,
+               timeout: Optional[Timeout] = None, extra_headers: Optional[Mapping[str, str]] = None,
+               **parameters: Any) -> Stream[ChatCompletionChunk]: ...
+
+    @overload
+    def create(self, *, messages: Messages, model: Optional[str] = None, stream: bool = False,
+               n: Optional[int] = None, stream_options: Optional[Mapping[str, Any]] = None,
+               timeout: Optional[Timeout] = None, extra_headers: Optional[Mapping[str, str]] = None,
+               **parameters: Any) -> Union[ChatCompletion, Stream[ChatCompletionChunk]]: ...
 
     def create(self, *, messages: Messages, model: Optional[str] = None, stream: bool = False,
                n: Optional[int] = None, stream_options: Optional[Mapping[str, Any]] = None,

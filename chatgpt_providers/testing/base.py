@@ -356,6 +356,7 @@ class SiteHandler(BaseHTTPRequestHandler):
     def _stream(self, events: List[Any], fault: Optional[Fault]) -> None:
         site = self.site
         name = fault.name if fault else ""
+        params: Dict[str, Any] = fault.params if fault else {}
         self.record.status = 200
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream;charset=UTF-8")
@@ -377,11 +378,11 @@ class SiteHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return  # no terminating chunk, no end event
             if name == "stall" and index == cut:
-                site._stopping.wait(float(fault.params.get("seconds", 30)))
+                site._stopping.wait(float(params.get("seconds", 30)))
                 self.close_connection = True
                 return
             if name == "endless_line" and index == cut:
-                self._endless(write, int(fault.params.get("size", 64 * 1024 * 1024)))
+                self._endless(write, int(params.get("size", 64 * 1024 * 1024)))
                 return
             write(encode_event(event))
             self.record.events_written += 1
