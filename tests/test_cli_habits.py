@@ -139,6 +139,24 @@ class Terminal:
                 self.output += data
         return self.output[start:].decode()
 
+    def wait_reading(self, timeout=10):
+        """Wait until the command is blocked reading the terminal, as when a person presses a
+        key: a signal sent between the prompt's write and the read() call is taken before the
+        read and would leave it waiting for input (a race no person can hit)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{self.proc.pid}/stat") as stat:
+                    state = stat.read().rsplit(")", 1)[1].split()[0]
+                with open(f"/proc/{self.proc.pid}/wchan") as wchan:
+                    waiting = wchan.read()
+            except OSError:  # no /proc: give it time instead
+                time.sleep(0.5)
+                return
+            if state == "S" and ("tty" in waiting or "wait_woken" in waiting):
+                return
+            time.sleep(0.01)
+
     def type(self, text):
         os.write(self.master, text.encode())
 
@@ -192,6 +210,7 @@ def test_ctrl_c_at_the_prompt_ends_the_chat_cleanly(site):
     terminal = Terminal("chat", "--provider", "chatgptt", "--base-url", site.url)
     try:
         terminal.read_until("you> ")
+        terminal.wait_reading()
         terminal.proc.send_signal(signal.SIGINT)
         assert terminal.finish() == EXIT_OK
     finally:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Generator, Iterator, Optional, Tuple
 
 import requests
 
@@ -121,7 +121,7 @@ def _under_deadline(inner: Iterator[str], deadline: Tuple[float, float]) -> Iter
 
 
 def _one_message(client: ChatProvider, conversation: ParsedMessages, reply: Reply,
-                 attempt: _Attempt) -> Iterator[str]:
+                 attempt: _Attempt) -> Generator[str, None, None]:
     """Send the message once: prepare, send, read; refresh a refused nonce once and prepare
     again once when the prepared message expired, repeating only those steps."""
     protocol = client.protocol

@@ -97,6 +97,7 @@ def parse_messages(messages: Messages) -> ParsedMessages:
 
     system: List[str] = []
     turns: List[Tuple[str, str]] = []
+    role = ""
     for index, item in enumerate(messages):
         role, content = _check_item(index, item)
         if role == "system":
@@ -106,9 +107,9 @@ def parse_messages(messages: Messages) -> ParsedMessages:
             turns.append((role, content))
 
     last_index = len(messages) - 1
-    if not turns or messages[last_index]["role"] != "user":
+    if not turns or role != "user":  # role: the last message's
         raise ValueError(
-            f"messages[{last_index}] has role {messages[last_index]['role']!r}; "
+            f"messages[{last_index}] has role {role!r}; "
             "the last message must be the user's turn that the bot should answer"
         )
     prompt = turns[-1][1]

@@ -67,6 +67,10 @@ class Protocol:
     plugin: ClassVar[str] = ""
     #: What ends a reply on the wire, for the message when a stream stops short.
     end_marker: ClassVar[str] = "the end marker"
+    #: The page that shows the chatbot (its settings and nonce are read there).
+    page_url: str = ""
+    #: The bot the caller asked for, or None for the page's default one.
+    bot_id: Optional[str] = None
 
     def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> Any:
         """The nonce and whatever else a message needs. ``stale`` is given when the site

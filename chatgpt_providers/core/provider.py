@@ -9,7 +9,7 @@ import logging
 import secrets
 import threading
 from contextlib import contextmanager
-from typing import Any, ClassVar, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -22,6 +22,9 @@ from .results import Answer, Reply
 from .retry import RetryPolicy
 from .sse import DEFAULT_MAX_EVENT_BYTES
 from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport, time_left
+
+if TYPE_CHECKING:
+    from ..interfaces.conversation import Conversation
 
 __all__ = ["ChatAPI", "ChatProvider"]
 
@@ -42,8 +45,14 @@ class ChatAPI:
     (True, True)
     """
 
-    def stream(self, messages: Messages, **options: Any) -> Iterator[str]:
-        """Yield the reply's text as it arrives (each subclass implements it)."""
+    def stream(self, messages: Messages, *, model: Optional[str] = None,
+               reply: Optional[Reply] = None) -> Iterator[str]:
+        """Yield the reply's text as it arrives (each subclass implements it); ``reply``, if
+        given, is filled in with what the call learned besides the text."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the connections (each subclass implements it)."""
         raise NotImplementedError
 
     def reply(self, messages: Messages, **options: Any) -> Reply:
@@ -69,7 +78,7 @@ class ChatAPI:
         """
         return Answer(self.reply(messages, model=model, **options).text)
 
-    def conversation(self, system: Optional[str] = None):
+    def conversation(self, system: Optional[str] = None) -> Conversation:
         """A multi-turn chat that keeps its history (and the site's conversation ids).
 
         >>> from chatgpt_providers import ChatGptt
@@ -139,8 +148,9 @@ class ChatProvider(ChatAPI):
     ((5.0, 30.0), 1)
     """
 
-    #: The site a preset talks to by default; generic protocol clients have none.
-    url: ClassVar[Optional[str]] = None
+    #: The site a preset talks to by default (generic protocol clients have none); on an
+    #: instance, the site it talks to, as gpt4free's ``url``.
+    url: Optional[str] = None
     working: ClassVar[bool] = True
     needs_auth: ClassVar[bool] = False
     supports_stream: ClassVar[bool] = True
@@ -199,6 +209,26 @@ class ChatProvider(ChatAPI):
         self._tokens: Tokens = None
         #: ``(url, html)`` of a page already fetched (by ``connect()``): served once by _get_page.
         self._handed_page: Optional[Tuple[str, str]] = None
+
+    @property
+    def page_url(self) -> str:
+        """The page that shows the chatbot (its settings and nonce are read there).
+
+        >>> from chatgpt_providers import AIPower
+        >>> AIPower("https://site.example", page="/chat/").page_url
+        'https://site.example/chat/'
+        """
+        return self.protocol.page_url
+
+    @property
+    def bot_id(self) -> Optional[str]:
+        """The bot asked for; None means the page's default bot.
+
+        >>> from chatgpt_providers import AIPKit
+        >>> AIPKit("https://site.example", bot_id=5).bot_id
+        '5'
+        """
+        return self.protocol.bot_id
 
     @property
     def name(self) -> str:

@@ -6,7 +6,9 @@ code generation would make ``import chatgpt_providers`` noticeably slower.
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any, Tuple, TypeVar
+
+_R = TypeVar("_R", bound="Record")
 
 
 class Record:
@@ -47,7 +49,7 @@ class Record:
     def __hash__(self) -> int:
         return hash(tuple(getattr(self, n) for n in self.__slots__))
 
-    def _replace(self, **changes: Any) -> Record:
+    def _replace(self: _R, **changes: Any) -> _R:
         values = {n: getattr(self, n) for n in self.__slots__}
         values.update(changes)
         return type(self)(**values)

@@ -153,7 +153,7 @@ def parse_event(raw: bytes) -> Optional[Tuple[Optional[str], str]]:
             return raw[7:name_end].decode("utf-8"), raw[name_end + 7:].decode("utf-8")
     elif raw.startswith(b":") and b"\n" not in raw:
         return None  # a comment, e.g. AIPKit's padding
-    for event in SSEClient([raw + b"\n\n"]).events():  # it dispatches events that have data
+    for event in SSEClient(iter([raw + b"\n\n"])).events():  # it dispatches events that have data
         return (None if event.event == "message" else event.event), event.data
     return None
 

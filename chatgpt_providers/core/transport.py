@@ -11,7 +11,7 @@ import email.utils
 import logging
 import os
 import time
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -64,9 +64,9 @@ def normalize_timeout(timeout: Optional[Timeout]) -> Tuple[float, float]:
     if timeout is None:
         return DEFAULT_TIMEOUT
     if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
-        pair = (timeout, timeout)
+        pair: Tuple[Any, Any] = (timeout, timeout)
     elif isinstance(timeout, (tuple, list)) and len(timeout) == 2:
-        pair = tuple(timeout)
+        pair = (timeout[0], timeout[1])
     else:
         raise ValueError(
             f"timeout must be seconds or a (connect, read) pair, e.g. (10, 60); got {timeout!r}"
@@ -487,7 +487,7 @@ class Transport:
         if response._content_consumed:  # type: ignore[attr-defined]
             return response.content
         limit = self.max_body_bytes if limit is None else limit
-        parts = []
+        parts: List[bytes] = []
         size = 0
         try:
             for data in self.iter_bytes(response, provider=provider):
@@ -530,7 +530,7 @@ class Transport:
         text = self.read_body(response, provider=provider).decode("utf-8", "replace")
         status = response.status_code
         url = response.url
-        fields = dict(provider=provider, url=url, status_code=status, body=text)
+        fields: Dict[str, Any] = dict(provider=provider, url=url, status_code=status, body=text)
         if looks_like_cloudflare_challenge(response, text):
             return errors.BlockedError(
                 f"{url} answered {what} with a Cloudflare/WAF challenge page (HTTP {status}); "

@@ -17,7 +17,7 @@ import logging
 import math
 import re
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union, cast
+from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
 
 from .. import __version__, errors
 from ..core.provider import ChatProvider
@@ -574,7 +574,7 @@ def _check(args: argparse.Namespace) -> int:
     for client in clients:
         with client:
             health = check(client)
-        results.append(cast(Health, health._replace(diagnosis=cli_advice(health.diagnosis))))
+        results.append(health._replace(diagnosis=cli_advice(health.diagnosis)))
     print(format_table(results))
     return EXIT_OK if all(r.ok for r in results) else EXIT_SITE
 

@@ -15,7 +15,7 @@ exported at the top level.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal, NoReturn, Optional, Union, overload
+from typing import Any, Iterator, Literal, Optional, Union, overload
 
 from ..core.messages import Messages, parse_messages
 from ..core.options import build_client, split_options
@@ -89,7 +89,7 @@ class ChatCompletion:
     is :class:`chatgpt_providers.interfaces.openai_style.ChatCompletion`.
     """
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> NoReturn:
+    def __new__(cls, *args: Any, **kwargs: Any) -> ChatCompletion:  # always raises
         raise TypeError(
             "chatgpt_providers.ChatCompletion is gpt4free's entry point: call "
             "ChatCompletion.create(model, messages, provider=...). The OpenAI-style result "

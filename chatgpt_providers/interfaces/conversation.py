@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, List, Optional
 
 from ..core.messages import parse_messages
-from ..core.provider import ChatProvider
 from ..core.results import Answer, Reply
 
 __all__ = ["Conversation"]
@@ -58,7 +57,8 @@ class Conversation:
         ([{'role': 'system', 'content': 'Be brief.'}], True)
         """
         self._turns = []
-        self.chat_id = self.provider.new_chat_id() if isinstance(self.provider, ChatProvider) else None
+        new_chat_id = getattr(self.provider, "new_chat_id", None)  # one site: it names conversations
+        self.chat_id = new_chat_id() if new_chat_id is not None else None
 
     def ask(self, text: str, **options: Any) -> Answer:
         """Send ``text`` with the history; return the reply and remember both.
@@ -85,7 +85,7 @@ class Conversation:
         """
         messages = self.messages + [{"role": "user", "content": text}]
         parse_messages(messages)  # bad input fails here, before any traffic
-        if isinstance(self.provider, ChatProvider):
+        if self.chat_id is not None:
             options.setdefault("chat_id", self.chat_id)
         reply = Reply()
         return self._run(text, self.provider.stream(messages, reply=reply, **options), reply)
@@ -105,5 +105,5 @@ class Conversation:
         yield from chunks
         self._turns += [{"role": "user", "content": text},
                         {"role": "assistant", "content": reply.text}]
-        if reply.chat_id and isinstance(self.provider, ChatProvider):
+        if reply.chat_id and self.chat_id is not None:
             self.chat_id = reply.chat_id  # the site may name the conversation itself

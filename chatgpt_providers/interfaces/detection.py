@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple, Type
+from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from .. import errors
@@ -102,7 +102,8 @@ DETECTORS: Tuple[Tuple[str, Callable[[str], Optional[str]]], ...] = (
 )
 #: The client that speaks each generation (AIPower speaks both AI Power generations, so a
 #: client made for a page keeps working when the site upgrades).
-_CLIENTS: Dict[str, Type[ChatProvider]] = {AI_ENGINE: AIEngine, AI_POWER_NEW: AIPower, AI_POWER: AIPower}
+_CLIENTS: Dict[str, Callable[..., ChatProvider]] = {
+    AI_ENGINE: AIEngine, AI_POWER_NEW: AIPower, AI_POWER: AIPower}
 #: Signs that AI Power 2.3+ is installed although the page shows no bot.
 _AIPKIT_SIGNS = ("gpt3-ai-content-generator/dist/js/public-main", "aipkit_chat_config_global",
                  "aipkit_getchatnonceaction")

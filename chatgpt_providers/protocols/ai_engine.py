@@ -194,11 +194,12 @@ class EngineProtocol(Protocol):
 
     def send(self, client: ChatProvider, tokens: EngineTokens, prepared: Any,
              conversation: ParsedMessages, reply: Reply) -> requests.Response:
+        reply.chat_id = chat_id = self.chat_id(conversation, reply)
         body = {
             "botId": tokens.bot_id,
             "customId": tokens.custom_id,
             "session": tokens.session_id,
-            "chatId": self.chat_id(conversation, reply),
+            "chatId": chat_id,
             "contextId": tokens.context_id,
             "messages": [{"role": role, "content": content}
                          for role, content in conversation.history],
@@ -206,7 +207,6 @@ class EngineProtocol(Protocol):
             "newFileId": None,
             "stream": True,
         }
-        reply.chat_id = body["chatId"]
         return client.transport.request(
             "POST", tokens.rest_url + "/mwai-ui/v1/chats/submit", provider=client.name, stream=True,
             headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
@@ -356,15 +356,7 @@ class AIEngine(ChatProvider):
             custom_id=custom_id, rest_url=rest_url,
         )
 
-    @property
-    def bot_id(self) -> Optional[str]:
-        """The bot asked for (None: read from the page)."""
-        return self.protocol.bot_id
 
-    @property
-    def page_url(self) -> str:
-        """The page the bot settings are read from."""
-        return self.protocol.page_url
 
 
 def _json_attr(value: Optional[str]) -> Optional[dict]:

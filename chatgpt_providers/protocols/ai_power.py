@@ -15,7 +15,7 @@ import random
 import re
 import secrets
 import string
-from typing import Any, ClassVar, Dict, Generator, Iterator, List, NoReturn, Optional
+from typing import Any, ClassVar, Dict, Generator, Iterator, List, NoReturn, Optional, Union
 from urllib.parse import urlencode
 
 import requests
@@ -325,7 +325,7 @@ class AIPower(ChatProvider):
     protocol: AnyGeneration
 
     def __init__(self, base_url: Optional[str] = None, *, page: Optional[str] = None,
-                 bot_id: Optional[str] = None, **options: Any) -> None:
+                 bot_id: Union[str, int, None] = None, **options: Any) -> None:
         super().__init__(base_url, **options)
         self.protocol = AnyGeneration(page_url=self._page_url(page or type(self).default_page),
                                       bot_id=None if bot_id is None else str(bot_id))
@@ -335,15 +335,7 @@ class AIPower(ChatProvider):
         """``wpaicg_chat_client_id`` of stateless calls to a legacy site: stable per instance."""
         return self.protocol.legacy.client_id
 
-    @property
-    def page_url(self) -> str:
-        """The page that shows the chatbot."""
-        return self.protocol.page_url
 
-    @property
-    def bot_id(self) -> Optional[str]:
-        """The bot asked for (None: the page's default bot)."""
-        return self.protocol.bot_id
 
     def new_chat_id(self) -> str:
         """A ``wpaicg_chat_client_id``: 10 letters and digits (the conversation's id here).
@@ -449,7 +441,8 @@ def _site_error(event: Dict[str, Any], response: requests.Response) -> errors.Pr
     """The typed error for an AI Power error body or flag event."""
     flag = _flag(event)
     message = str(event.get("msg") or "no reason given")
-    fields = dict(url=response.url, status_code=response.status_code, body=json.dumps(event))
+    fields: Dict[str, Any] = dict(url=response.url, status_code=response.status_code,
+                                  body=json.dumps(event))
     lower = message.lower()
     if flag == "tokenLimitReached":
         return errors.RateLimitError(

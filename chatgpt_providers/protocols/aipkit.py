@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any, ClassVar, Dict, Generator, Iterator, List, NoReturn, Optional, Tuple
+from typing import Any, ClassVar, Dict, Generator, Iterator, List, NoReturn, Optional, Tuple, Union
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -434,20 +434,12 @@ class AIPKit(ChatProvider):
     protocol: AIPKitProtocol
 
     def __init__(self, base_url: Optional[str] = None, *, page: str = "/",
-                 bot_id: Optional[str] = None, **options: Any) -> None:
+                 bot_id: Union[str, int, None] = None, **options: Any) -> None:
         super().__init__(base_url, **options)
         self.protocol = AIPKitProtocol(page_url=self._page_url(page),
                                        bot_id=None if bot_id is None else str(bot_id))
 
-    @property
-    def page_url(self) -> str:
-        """The page that shows the chatbot."""
-        return self.protocol.page_url
 
-    @property
-    def bot_id(self) -> Optional[str]:
-        """The bot asked for (None: the first on the page)."""
-        return self.protocol.bot_id
 
     def new_chat_id(self) -> str:
         """A new ``conversation_uuid``: a random v4 UUID (never derived from content).

@@ -16,6 +16,7 @@ from typing_extensions import assert_type
 import chatgpt_providers
 from chatgpt_providers import (
     AIEngine,
+    AIPKit,
     AIPower,
     AllProvidersFailedError,
     Answer,
@@ -37,7 +38,7 @@ from chatgpt_providers import (
 from chatgpt_providers.interfaces.detection import Detection
 from chatgpt_providers.interfaces.health import Health, check
 from chatgpt_providers.interfaces.openai_style import ChatCompletion as OpenAIChatCompletion
-from chatgpt_providers.interfaces.openai_style import ChatCompletionChunk, CompletionUsage
+from chatgpt_providers.interfaces.openai_style import ChatCompletionChunk, CompletionUsage, Stream
 from chatgpt_providers.testing import LocalSite
 
 
@@ -60,9 +61,14 @@ def any_site() -> None:
     engine = AIEngine("https://any-wordpress-site.example", bot_id="default")
     power = AIPower("https://site.example", page="/chat/")
     local = ChatGptt(base_url="http://127.0.0.1:8080")
+    kit = AIPKit("https://site.example", page="/chat/", bot_id=5)
     assert_type(engine.page_url, str)
     assert_type(power.page_url, str)
+    assert_type(kit.bot_id, Optional[str])
     assert_type(local.base_url, str)
+    reply = kit.reply("Hi")
+    assert_type(reply.citations, Optional[List[Any]])
+    assert_type(reply.warnings, List[str])
 
 
 def options() -> None:
@@ -144,7 +150,7 @@ def openai_shape() -> None:
     print()
     stream = True
     either = client.chat.completions.create(model="gpt-4o", messages="Hi", stream=stream)
-    assert_type(either, Union[OpenAIChatCompletion, Iterator[ChatCompletionChunk]])
+    assert_type(either, Union[OpenAIChatCompletion, Stream[ChatCompletionChunk]])
     assert_type(result.model_dump(), Dict[str, Any])
     with Client(provider="chatgptt") as closing:
         assert_type(closing, Client)
