@@ -22,8 +22,7 @@ class TextBuffer:
     """
 
     __slots__ = ("_joined", "_recent")
-    #: Pieces joined at a time. ``_recent`` stays the same list object, so the hot loop in
-    #: ``ChatProvider._guarded`` can append to it directly.
+    #: Pieces joined at a time (benchmark row 5: a reply's memory stays near its length).
     BATCH = 256
 
     def __init__(self) -> None:

@@ -271,7 +271,7 @@ class EngineProtocol(Protocol):
                 if event.get("subtype") in _TEXT_SUBTYPES and isinstance(text, str) and text:
                     yield text  # the loop adds it to reply.streamed
             elif kind == "end":
-                # pop: the reply (maybe megabytes) is then held once, by the decoder
+                # pop: the reply (maybe megabytes) is then held once (benchmark row 5: memory)
                 final = _decode_end(event.pop("data", None))
                 del event
                 rest = self._finish(client, final, tokens, reply, response)
