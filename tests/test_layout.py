@@ -21,7 +21,8 @@ def _imports(path: Path) -> set:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     typing_only = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        test = getattr(node, "test", None)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in (getattr(test, "id", None), getattr(test, "attr", None)):
             typing_only.update(id(child) for child in ast.walk(node))
     found = set()
     for node in ast.walk(tree):
