@@ -22,7 +22,8 @@ def _imports(path: Path) -> set:
     typing_only = set()
     for node in ast.walk(tree):
         test = getattr(node, "test", None)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in (getattr(test, "id", None), getattr(test, "attr", None)):
+        names = (getattr(test, "id", None), getattr(test, "attr", None))  # TYPE_CHECKING, typing.T...
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in names:
             typing_only.update(id(child) for child in ast.walk(node))
     found = set()
     for node in ast.walk(tree):
