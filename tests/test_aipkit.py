@@ -619,3 +619,48 @@ def test_a_stream_that_is_not_an_event_stream_is_refused():
             AIPKit(server.url, timeout=(5, 10), retries=0).complete("Hi")
     finally:
         server.close()
+
+
+# -- the command line on 2.3+ sites ------------------------------------------------------
+
+def cli(*args, stdin=""):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "chatgpt_providers", *args], input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_command_line_on_a_2_3_plus_site_served_by_serve():
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-m", "chatgpt_providers", "serve", "--port", "0",
+                               "--delay", "0", "--plugins", "aipkit"], stdout=subprocess.PIPE, text=True)
+    try:
+        first = server.stdout.readline()
+        assert "aipkit" in first
+        url = re.search(r"http://127\.0\.0\.1:\d+", first).group(0)
+        for provider in ("aipkit", "chatgptt", "ai-power"):
+            done = cli("ask", "Hi", "--provider", provider, "--base-url", url)
+            assert (done.returncode, done.stdout) == (0, "Echo: Hi\n"), done.stderr
+        done = cli("chat", "--provider", "chatgptt", "--base-url", url, stdin="My name is Bob\nAnd?\n")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1].startswith("Echo: And? (history: 2 turns")
+        done = cli("detect", url + "/")
+        assert done.returncode == 0 and "AI Power 2.4.71" in done.stdout and "AIPower(" in done.stdout
+        done = cli("check", url + "/")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "AI Power 2.4.71" in done.stdout and done.stdout.rstrip().endswith("ok")
+        done = cli("check", "--provider", "aipkit", "--base-url", url)
+        assert done.returncode == 0 and done.stdout.rstrip().endswith("ok"), done.stdout + done.stderr
+        done = cli("ask", "0", "--provider", "aipkit", "--base-url", url)
+        assert done.returncode == 2 and "'0' counts as empty" in done.stderr
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_serve_refuses_an_unknown_plugin_in_one_line():
+    done = cli("serve", "--port", "0", "--plugins", "aipkit,wordfence")
+    assert done.returncode == 2 and "wordfence" in done.stderr and "Traceback" not in done.stderr

@@ -66,6 +66,10 @@ class CommandError(Exception):
         self.code = code
 
 
+#: What --provider takes: the presets, then the protocol clients for any --base-url.
+PROVIDERS = ("chatgpt4online", "chatgptt", "ai-engine", "ai-power", "aipkit")
+
+
 def _providers() -> Dict[str, Callable[..., ChatProvider]]:
     from ..protocols.ai_engine import AIEngine, Chatgpt4Online
     from ..protocols.ai_power import AIPower, ChatGptt
@@ -121,7 +125,7 @@ def _connection_options(parser) -> None:
 def _client_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("site and connection")
     group.add_argument("--provider", default="chatgpt4online",
-                       choices=["chatgpt4online", "chatgptt", "ai-engine", "ai-power", "aipkit"],
+                       choices=PROVIDERS,
                        help="which site or plugin protocol (default: chatgpt4online); "
                             "ai-engine and ai-power need --base-url")
     group.add_argument("--base-url", metavar="URL",
@@ -196,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                f"  {PROG} check --provider chatgptt --base-url http://127.0.0.1:8080\n")
     check.add_argument("url", nargs="?", metavar="URL",
                        help="check this site, or the page that shows its chatbot (as detect takes it)")
-    check.add_argument("--provider", choices=["chatgpt4online", "chatgptt", "ai-engine", "ai-power"],
+    check.add_argument("--provider", choices=PROVIDERS,
                        help="check one preset (default: both); with a URL or --base-url, the "
                             "protocol to use there (default: detected from the page)")
     check.add_argument("--base-url", metavar="URL",
