@@ -326,6 +326,16 @@ def test_no_route_and_no_page_nonce_says_what_was_looked_for(rsps):
         bot().complete("Hi")
 
 
+@pytest.mark.parametrize("status", [405, 501])
+def test_a_server_without_the_route_says_ai_engine_seems_missing(rsps, status):
+    """Servers answer an unknown start_session with 405 or 501 as well as 404: not 'having trouble'."""
+    rsps.post(SESSION, status=status, body="<html>Not Implemented</html>", content_type="text/html")
+    rsps.get(f"{BASE}/", body="<html><body>a blog</body></html>")
+    with pytest.raises(NonceError, match="AI Engine plugin does not seem to be installed") as info:
+        bot().complete("Hi")
+    assert "trouble" not in str(info.value)
+
+
 def test_bad_messages_raise_before_any_request(rsps):
     client = bot()
     with pytest.raises(ValueError, match=r"messages\[0\]"):
