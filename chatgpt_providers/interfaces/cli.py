@@ -127,7 +127,7 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--provider", default="chatgpt4online",
                        choices=PROVIDERS,
                        help="which site or plugin protocol (default: chatgpt4online); "
-                            "ai-engine and ai-power need --base-url")
+                            "ai-engine, ai-power and aipkit need --base-url")
     group.add_argument("--base-url", metavar="URL",
                        help="the site's address, e.g. http://127.0.0.1:8080 for the stand-in")
     group.add_argument("--page", metavar="PATH",
