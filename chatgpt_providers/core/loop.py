@@ -189,7 +189,7 @@ def _read_answer(client: ChatProvider, response: requests.Response, tokens: Any,
             data = json_or_none(client.transport.read_body(response, provider=client.name))
             yield protocol.read_json(client, data, response, tokens, reply)
         else:
-            protocol.raise_for_answer(client, response)
+            protocol.raise_for_answer(client, response, tokens)
     finally:
         response.close()
 

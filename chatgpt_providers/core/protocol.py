@@ -105,7 +105,8 @@ class Protocol:
             url=response.url, status_code=response.status_code, body=response.content,
         )
 
-    def raise_for_answer(self, client: ChatProvider, response: requests.Response) -> NoReturn:
+    def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
+                         ) -> NoReturn:
         """Raise the typed error (or :class:`NonceRefused`) for an answer that is neither an
         event stream nor JSON, or not HTTP 200."""
         raise client.transport.http_error(response, provider=client.name, what="the message")

@@ -214,7 +214,8 @@ class EngineProtocol(Protocol):
             data=json.dumps(body).encode("utf-8"),
         )
 
-    def raise_for_answer(self, client: ChatProvider, response: requests.Response) -> NoReturn:
+    def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
+                         ) -> NoReturn:
         data = json_or_none(client.transport.read_body(response, provider=client.name))
         status = response.status_code
         if isinstance(data, dict):

@@ -147,7 +147,8 @@ class PowerProtocol(Protocol):
             data=urlencode(form).encode("ascii"),
         )
 
-    def raise_for_answer(self, client: ChatProvider, response: requests.Response) -> NoReturn:
+    def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
+                         ) -> NoReturn:
         body = client.transport.read_body(response, provider=client.name)
         text = body.decode("utf-8", "replace")
         status = response.status_code
@@ -296,9 +297,9 @@ class AnyGeneration(Protocol):
                   reply: Reply) -> str:
         return self._for(tokens).read_json(client, data, response, tokens, reply)
 
-    def raise_for_answer(self, client: ChatProvider, response: requests.Response) -> NoReturn:
-        tokens = client._tokens
-        self._for(tokens).raise_for_answer(client, response)
+    def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
+                         ) -> NoReturn:
+        self._for(tokens).raise_for_answer(client, response, tokens)
 
 
 class AIPower(ChatProvider):

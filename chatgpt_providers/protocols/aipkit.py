@@ -326,7 +326,8 @@ class AIPKitProtocol(Protocol):
             headers={"Accept": "text/event-stream", "Cache-Control": "no-cache"},
         )
 
-    def raise_for_answer(self, client: ChatProvider, response: requests.Response) -> NoReturn:
+    def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
+                         ) -> NoReturn:
         body = client.transport.read_body(response, provider=client.name)
         if response.status_code == 400 and body.strip() == b"0":
             raise _gone(response)
