@@ -24,7 +24,7 @@ import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # python benchmarks/run.py from a checkout
@@ -33,9 +33,28 @@ if str(HERE.parent) not in sys.path:  # python benchmarks/run.py from a checkout
 import requests  # noqa: E402
 import responses  # noqa: E402
 
-from chatgpt_providers import Chatgpt4Online, ChatGptt  # noqa: E402
+from chatgpt_providers import AIPKit, Chatgpt4Online, ChatGptt  # noqa: E402
 
-PROVIDERS = (Chatgpt4Online, ChatGptt)
+
+class Spec(NamedTuple):
+    """What the benchmarks need to know of a client: its stand-in and its protocol's shape."""
+
+    #: The stand-in's ``--plugins`` (AIPKit's site runs AI Power 2.3+ alone: ChatGptt would
+    #: speak 2.3+ on a page that shows both generations).
+    plugins: str
+    #: The request log's route of the request whose answer carries the reply.
+    chat_route: str
+    #: Requests a turn takes at the protocol's minimum (AI Power 2.3+: cache, then stream).
+    turn_requests: int
+    #: The index of the first streamed event that carries text (AI Power 2.3+ first sends its
+    #: padding comment, ``message_start`` and ``status``).
+    first_text_event: int
+
+
+PROVIDERS = (Chatgpt4Online, ChatGptt, AIPKit)
+SPECS = {Chatgpt4Online: Spec("ai-engine,ai-power", "submit", 1, 0),
+         ChatGptt: Spec("ai-engine,ai-power", "ajax", 1, 0),
+         AIPKit: Spec("aipkit", "aipkit_stream", 2, 3)}
 BASE = "https://bench.example"
 ROWS: List[Dict[str, Any]] = []
 
@@ -57,12 +76,13 @@ class RemoteSite:
     another machine: its CPU does not compete with the client's. Its timestamps come from
     the system's monotonic clock, the same as ``time.perf_counter()`` here."""
 
-    def __init__(self, *, delay: float, latency: float = 0.0, framing: str = "chunked") -> None:
+    def __init__(self, *, delay: float, latency: float = 0.0, framing: str = "chunked",
+                 plugins: str = SPECS[Chatgpt4Online].plugins) -> None:
         path = os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])
         env = dict(os.environ, PYTHONPATH=path)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "chatgpt_providers", "serve", "--port", "0", "--delay", str(delay),
-             "--latency", str(latency), "--framing", framing],
+             "--latency", str(latency), "--framing", framing, "--plugins", plugins],
             stdout=subprocess.PIPE, text=True, env=env)
         first = self.process.stdout.readline()
         self.url = first.split(" at ", 1)[1].split()[0]
@@ -72,7 +92,8 @@ class RemoteSite:
         return self.control.get(f"{self.url}/__stand-in__/requests", timeout=10).json()
 
     def chat_records(self, provider) -> List[Dict[str, Any]]:
-        route = "submit" if provider is Chatgpt4Online else "ajax"
+        """The log's records of the requests that streamed ``provider``'s replies."""
+        route = SPECS[provider].chat_route
         return [r for r in self.log()["requests"] if r["route"] == route]
 
     def __enter__(self) -> RemoteSite:
@@ -84,18 +105,35 @@ class RemoteSite:
         self.process.wait(10)
 
 
+def remote_sites(**settings: Any) -> Iterator[Tuple[RemoteSite, List[Any]]]:
+    """Each :class:`RemoteSite` the :data:`PROVIDERS` need, one at a time, with the providers
+    it serves: ``settings`` are RemoteSite's."""
+    groups: Dict[str, List[Any]] = {}
+    for provider in PROVIDERS:
+        groups.setdefault(SPECS[provider].plugins, []).append(provider)
+    for plugins, providers in groups.items():
+        with RemoteSite(plugins=plugins, **settings) as site:
+            yield site, providers
+
+
 def server_time(record: Dict[str, Any]) -> float:
     return record["finished_at"] - record["started_at"]
+
+
+def first_text_at(record: Dict[str, Any], provider) -> float:
+    """When the stand-in flushed the first event of ``record`` that carries text."""
+    return record["events_at"][SPECS[provider].first_text_event]
 
 
 # -- 1. time to first text --------------------------------------------------------------------
 
 def time_to_first_text(runs: int) -> None:
-    """From the stand-in's flush of the first event to the client yielding the first text."""
+    """From the stand-in's flush of the first event that carries text to the client yielding
+    that text."""
     question = "one two three four five six"
     for framing in ("chunked", "close"):
-        with RemoteSite(delay=0.02, framing=framing) as site:
-            for provider in PROVIDERS:
+        for site, providers in remote_sites(delay=0.02, framing=framing):
+            for provider in providers:
                 bot = provider(base_url=site.url)
                 bot.complete("warm up")
                 ours, seeds = [], []
@@ -105,11 +143,11 @@ def time_to_first_text(runs: int) -> None:
                     first = time.perf_counter()
                     for _ in stream:
                         pass
-                    ours.append(first - site.chat_records(provider)[-1]["first_event_at"])
+                    ours.append(first - first_text_at(site.chat_records(provider)[-1], provider))
                     # The seeds' approach: buffer everything, yield once the reply is complete.
                     bot.complete(question)
                     done = time.perf_counter()
-                    seeds.append(done - site.chat_records(provider)[-1]["first_event_at"])
+                    seeds.append(done - first_text_at(site.chat_records(provider)[-1], provider))
                 ours_ms = statistics.median(ours) * 1000
                 seeds_ms = statistics.median(seeds) * 1000
                 row(f"1. first text after flush, {provider.__name__}, {framing}", ours_ms, seeds_ms,
@@ -120,8 +158,8 @@ def time_to_first_text(runs: int) -> None:
 # -- 2. one request per turn ------------------------------------------------------------------
 
 def one_request_per_turn(turns: int) -> None:
-    with RemoteSite(latency=0.02, delay=0.001) as site:
-        for provider in PROVIDERS:
+    for site, providers in remote_sites(latency=0.02, delay=0.001):
+        for provider in providers:
             results = {}
             for mode in ("ours", "seeds"):
                 bot = provider(base_url=site.url)
@@ -148,9 +186,9 @@ def one_request_per_turn(turns: int) -> None:
                 results[mode] = (statistics.mean(requests_after), statistics.mean(connections_after),
                                  wall, server)
             ours, seeds = results["ours"], results["seeds"]
-            name = provider.__name__
+            name, minimum = provider.__name__, SPECS[provider].turn_requests
             row(f"2. requests per turn after the first, {name}", ours[0], seeds[0], "req",
-                "ours = 1", ours[0] == 1)
+                f"ours = {minimum}", ours[0] == minimum)
             row(f"2. new TCP connections per turn, {name}", ours[1], seeds[1], "conn",
                 "ours = 0", ours[1] == 0, ratio=ours[1] / seeds[1] if seeds[1] else 0.0)
             row(f"2. wall time vs server time, {name}", ours[2] * 1000, ours[3] * 1000, "ms",
@@ -179,6 +217,24 @@ def power_body(reply_parts: List[str]) -> bytes:
     return out.getvalue()
 
 
+def aipkit_body(reply_parts: List[str]) -> bytes:
+    """An AI Power 2.3+ stream as 2.4.71 sends it (PHP's compact JSON; Responses mode's
+    ``status`` event included)."""
+    out = io.BytesIO()
+    out.write(b":" + b" " * 4096 + b"\n\n")  # the padding comment that makes proxies flush
+    out.write(b'event: message_start\ndata: {"message_id":"aipkit-msg-6b0252b896e8a9.16516202"}\n\n')
+    out.write(b'event: status\ndata: {"type":"response.created","status":"in_progress",'
+              b'"response_id":"resp_0a1b2c3d"}\n\n')
+    for part in reply_parts:
+        out.write(b"data: " + json.dumps({"delta": part}, separators=(",", ":")).encode() + b"\n\n")
+    out.write(b'event: done\ndata: {"finished":true}\n\n')
+    return out.getvalue()
+
+
+#: The recorded body each client reads in rows 3 to 5.
+BODIES = ((Chatgpt4Online, engine_body), (ChatGptt, power_body), (AIPKit, aipkit_body))
+
+
 class Pieces(io.RawIOBase):
     """A body that arrives in reads of ``size`` bytes."""
 
@@ -204,14 +260,22 @@ class ClientRun:
     def __init__(self, provider, body: bytes) -> None:
         self.mock = responses.RequestsMock(assert_all_requests_are_fired=False)
         self.mock.start()
-        self.mock.post(f"{BASE}/wp-json/mwai/v1/start_session",
-                       json={"success": True, "sessionId": "s", "restNonce": "a1b2c3d4e5"})
-        self.mock.get(f"{BASE}/", body='<div class="wpaicg-chat-shortcode" data-nonce="0123456789" '
-                                       'data-post-id="1" data-bot-id="0" data-type="shortcode"></div>')
-        path = ("/wp-json/mwai-ui/v1/chats/submit" if provider is Chatgpt4Online
-                else "/wp-admin/admin-ajax.php")
+        ajax = f"{BASE}/wp-admin/admin-ajax.php"
+        if provider is AIPKit:  # the page's data-config; the message is cached, then streamed
+            self.mock.get(f"{BASE}/", body='<div class="aipkit_chat_container" data-bot-id="5" data-config='
+                                           "'{&quot;botId&quot;:5,&quot;nonce&quot;:&quot;0123456789&quot;,"
+                                           "&quot;postId&quot;:7}'></div>")
+            self.mock.post(ajax, json={"success": True, "data": {"cache_key": "aipkit_sse_k"}})
+            method, url = responses.GET, ajax
+        else:
+            self.mock.post(f"{BASE}/wp-json/mwai/v1/start_session",
+                           json={"success": True, "sessionId": "s", "restNonce": "a1b2c3d4e5"})
+            self.mock.get(f"{BASE}/", body='<div class="wpaicg-chat-shortcode" data-nonce="0123456789" '
+                                           'data-post-id="1" data-bot-id="0" data-type="shortcode"></div>')
+            method = responses.POST
+            url = f"{BASE}/wp-json/mwai-ui/v1/chats/submit" if provider is Chatgpt4Online else ajax
         self.body = body  # what the next answer is made of; switch it between runs
-        self.mock.add_callback(responses.POST, BASE + path, content_type="text/event-stream",
+        self.mock.add_callback(method, url, content_type="text/event-stream",
                                callback=lambda request: (200, {}, io.BufferedReader(Pieces(self.body),
                                                                                     65536)))
         self.bot = provider(BASE, max_event_bytes=64 * 1024 * 1024, retries=0)
@@ -267,7 +331,7 @@ def words(count: int, size: int) -> List[str]:
 
 
 def parsing_cost(events: int, repeat: int) -> None:
-    for provider, build in ((Chatgpt4Online, engine_body), (ChatGptt, power_body)):
+    for provider, build in BODIES:
         body = build(words(events, 6))
         with ClientRun(provider, body) as run:
             assert run.complete() == "".join(words(events, 6))
@@ -280,7 +344,7 @@ def parsing_cost(events: int, repeat: int) -> None:
 
 def linear_and_memory(big_mb: int, repeat: int) -> None:
     part = 64
-    for provider, build in ((Chatgpt4Online, engine_body), (ChatGptt, power_body)):
+    for provider, build in BODIES:
         small = build(words(1024 * 1024 // part, part))
         parts = words(big_mb * 1024 * 1024 // part, part)
         body = build(parts)
@@ -349,8 +413,8 @@ def import_cost(runs: int) -> None:
 # -- 7. threads ---------------------------------------------------------------------------
 
 def threads(total: int) -> None:
-    with RemoteSite(latency=0.02, delay=0.0) as site:
-        for provider in PROVIDERS:
+    for site, providers in remote_sites(latency=0.02, delay=0.0):
+        for provider in providers:
             bot = provider(base_url=site.url)
             bot.complete("warm up")
             before = len(site.log()["requests"])
@@ -368,9 +432,11 @@ def threads(total: int) -> None:
             wall = time.perf_counter() - start
             client_cpu = time.process_time() - cpu_start
             records = site.log()["requests"][before:]
-            assert len(records) == total
+            per_turn = SPECS[provider].turn_requests
+            assert len(records) == total * per_turn, (len(records), total)
             ideal = sum(server_time(r) for r in records) / 8
-            row(f"7. 8 threads, {total} requests, one {provider.__name__}", wall * 1000, ideal * 1000,
+            done = f"{total} requests" if per_turn == 1 else f"{total} messages ({len(records)} requests)"
+            row(f"7. 8 threads, {done}, one {provider.__name__}", wall * 1000, ideal * 1000,
                 "ms", "ratio <= 1.3 vs ideal", wall <= 1.3 * ideal,
                 note=f"client CPU in the run: {client_cpu * 1000:.0f} ms (one GIL)")
             bot.close()

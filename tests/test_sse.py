@@ -51,6 +51,15 @@ def test_one_long_line_in_many_small_reads():
     assert list(iter_events(pieces, max_event_bytes=4_000_000)) == ["x" * 1400 * 2000]
 
 
+@pytest.mark.parametrize("repeat", [6553, 6554])  # events of 65,536 and 65,546 bytes
+def test_large_events_decode_like_small_ones(repeat):
+    """Events past 64 KiB are decoded from a view of the raw bytes (no copy: peak memory);
+    multi-byte characters and invalid bytes come out the same on both sides of that size."""
+    data = ("é世🙂".encode() + b"\xff") * repeat
+    assert len(b"data: " + data) == 65536 + 10 * (repeat - 6553)
+    assert list(iter_events([b"data: " + data + b"\n\n"])) == [data.decode("utf-8", "replace")]
+
+
 def test_a_terminator_split_across_reads_is_seen():
     assert list(iter_events([b"data: a\r\n\r", b"\ndata: b\n", b"\n"])) == ["a", "b"]
 

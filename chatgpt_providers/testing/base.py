@@ -79,6 +79,9 @@ class RecordedRequest:
     connection: int = 0
     first_event_at: Optional[float] = None
     last_event_at: Optional[float] = None
+    #: ``time.perf_counter()`` when each streamed event was written, in order (the first text
+    #: of AI Power 2.3+ comes after its padding comment, ``message_start`` and ``status``).
+    events_at: List[float] = field(default_factory=list)
     events_written: int = 0
     status: Optional[int] = None
     #: ``time.perf_counter()`` when the request was read and when its answer was finished.
@@ -94,13 +97,13 @@ class RecordedRequest:
         """The record without headers and body, as the control route reports it.
 
         >>> sorted(RecordedRequest("GET", "/", {}, {}, b"", "page").summary())[:3]
-        ['connection', 'events_written', 'finished_at']
+        ['connection', 'events_at', 'events_written']
         """
         return {"method": self.method, "path": self.path, "route": self.route,
                 "status": self.status, "connection": self.connection,
                 "events_written": self.events_written, "started_at": self.started_at,
                 "finished_at": self.finished_at, "first_event_at": self.first_event_at,
-                "last_event_at": self.last_event_at}
+                "last_event_at": self.last_event_at, "events_at": list(self.events_at)}
 
     @property
     def json(self) -> Any:
@@ -390,6 +393,7 @@ class SiteHandler(BaseHTTPRequestHandler):
             if self.record.first_event_at is None:
                 self.record.first_event_at = now
             self.record.last_event_at = now
+            self.record.events_at.append(now)
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
 
