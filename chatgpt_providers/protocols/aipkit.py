@@ -12,6 +12,8 @@ answer (``aipkit_frontend_chat_stream``) as SSE ``{"delta": ...}`` events ending
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import secrets
@@ -51,8 +53,19 @@ _BASE36 = string.ascii_lowercase + string.digits
 _CACHE_GONE = ("message cache key is missing", "message not found in cache", "cached message has expired")
 _SECURITY = "security check failed"
 
-#: A conversation the server holds: the system message and the turns it has logged.
+#: A conversation as the caller sees it: the system message and the earlier turns.
 Transcript = Tuple[str, Tuple[Tuple[str, str], ...]]
+
+
+def transcript_digest(system: str, history: Tuple[Tuple[str, str], ...]) -> str:
+    """A digest that stands for a transcript: a client remembers what each conversation holds
+    in constant memory, however long the conversation.
+
+    >>> transcript_digest("", (("user", "Hi"),)) == transcript_digest("", (("user", "Hi"),))
+    True
+    """
+    text = json.dumps([system, history], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class AIPKitTokens(Record):
@@ -77,6 +90,7 @@ class _Turn(Record):
     and the cache key of what was sent."""
 
     __slots__ = ("conversation_uuid", "prompt", "transcript", "cache_key")
+    #: ``transcript``: the system message and earlier turns the message was sent with
     conversation_uuid: str
     prompt: str
     transcript: Transcript
@@ -153,10 +167,10 @@ class AIPKitProtocol(Protocol):
         #: The guest's id on the site: random per client (never derived from content).
         self.session_id = str(uuid.uuid4())
         self._lock = threading.Lock()
-        #: conversation_uuid -> the transcript the server holds under it (newest last)
-        self._held: OrderedDict[str, Transcript] = OrderedDict()
-        #: transcript -> conversation_uuid, for stateless calls
-        self._by_transcript: Dict[Transcript, str] = {}
+        #: conversation_uuid -> digest of the transcript the server holds under it (newest last)
+        self._held: OrderedDict[str, str] = OrderedDict()
+        #: transcript digest -> conversation_uuid, for stateless calls
+        self._by_transcript: Dict[str, str] = {}
         #: every conversation_uuid this client has sent to (never started afresh again)
         self._used: OrderedDict[str, None] = OrderedDict()
 
@@ -267,12 +281,13 @@ class AIPKitProtocol(Protocol):
         call starts a new conversation with those turns written into the message.
         """
         transcript: Transcript = (conversation.system, conversation.history)
+        digest = transcript_digest(*transcript)
         with self._lock:
             if chat_id is not None:
-                if self._held.get(chat_id) == transcript:
+                if self._held.get(chat_id) == digest:
                     return chat_id, conversation.prompt, transcript
-            elif transcript in self._by_transcript:
-                return self._by_transcript[transcript], conversation.prompt, transcript
+            elif digest in self._by_transcript:
+                return self._by_transcript[digest], conversation.prompt, transcript
         return None, conversation.folded, transcript
 
     def _new_conversation(self, chat_id: Optional[str]) -> str:
@@ -403,7 +418,7 @@ class AIPKitProtocol(Protocol):
                 del self._by_transcript[old]
             if outcome == "done":
                 system, history = turn.transcript
-                held: Transcript = (system, history + (("user", turn.prompt), ("assistant", reply.text)))
+                held = transcript_digest(system, history + (("user", turn.prompt), ("assistant", reply.text)))
                 self._held[turn.conversation_uuid] = held
                 self._by_transcript[held] = turn.conversation_uuid
                 while len(self._held) > _MAX_CONVERSATIONS:

@@ -387,14 +387,21 @@ class SiteHandler(BaseHTTPRequestHandler):
             if name == "endless_line" and index == cut:
                 self._endless(write, int(params.get("size", 64 * 1024 * 1024)))
                 return
-            write(encode_event(event))
+            data = encode_event(event)
+            if chunked and index == len(events) - 1:
+                # The last event and the body's end leave together, as from a server whose
+                # script has ended: the client can keep the connection (the stream is whole).
+                self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+                chunked = False
+            else:
+                write(data)
             self.record.events_written += 1
             now = time.perf_counter()
             if self.record.first_event_at is None:
                 self.record.first_event_at = now
             self.record.last_event_at = now
             self.record.events_at.append(now)
-        if chunked:
+        if chunked:  # no events at all
             self.wfile.write(b"0\r\n\r\n")
 
     def _write_chunk(self, data: bytes) -> None:
