@@ -88,6 +88,20 @@ def test_models_are_the_presets_auto_and_each_site_made_on_first_use(site, serve
             client.models.retrieve("gpt-4o")
 
 
+def test_an_ai_power_2_3_plus_site_as_a_model(serve):
+    from chatgpt_providers.testing import LocalSite
+
+    with LocalSite(delay=0, plugins=("aipkit",)) as upgraded:
+        url = serve(sites=[f"kit={upgraded.url}/"])
+        with client_for(url) as client:
+            done = client.chat.completions.create(model="kit", messages=HI)
+            assert done.choices[0].message.content == "Echo: Hi there"
+            streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+                model="kit", messages=HI, stream=True))
+            assert streamed == "Echo: Hi there"
+        assert upgraded.routes() == ["page"] + ["aipkit_cache", "aipkit_stream"] * 2
+
+
 @pytest.mark.parametrize("model", ["chatgpt4online", "chatgptt", "auto"])
 def test_complete_through_every_model(serve, model):
     with client_for(serve()) as client:
@@ -125,6 +139,8 @@ def test_stream_through_every_model(serve, model):
         assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
     assert all(c.choices for c in plain)  # no usage chunk unless asked for
     assert "".join(c.choices[0].delta.content or "" for c in plain) == "Echo: Hi there"
+    answering = {"chatgpt4online": "Chatgpt4Online", "chatgptt": "ChatGptt", "auto": "Chatgpt4Online"}
+    assert {c.model_extra["provider"] for c in chunks} == {answering[model]}  # every chunk, first to last
 
 
 def test_history_system_content_parts_and_ignored_options_reach_the_site(serve):
