@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from typing import Dict, Optional
+from typing import Dict, Iterable, List, Optional
 
 __all__ = [
     "ProviderError",
@@ -53,28 +53,79 @@ __all__ = [
 
 #: How many characters of a response body an error keeps.
 BODY_EXCERPT_CHARS = 300
+#: Shortest held value (nonce, cookie) masked wherever it appears; shorter ones ("1", "yes")
+#: would mask ordinary words.
+MIN_SECRET_CHARS = 8
+MASK = "***"
 
-# A nonce-looking value next to the word "nonce" (HTML attributes, JSON keys, form fields).
-_NONCE_VALUE = r"""(nonce[^0-9a-zA-Z]{0,12})[0-9a-f]{6,32}"""
+# A nonce-looking value after a key that names one: "nonce" (data-nonce, restNonce, _wpnonce,
+# _ajax_nonce, X-WP-Nonce) or "token" (AI Engine's new_token; not "tokens" of usage counts).
+# Between key and value: quotes, colons, equals signs, spaces and backslashes, also written
+# as HTML entities (&quot; &#34; &#x22;), JSON escapes (\u0022) or percent-escapes (%22), and
+# the attribute names of <input name="_wpnonce" value="..."> and <meta ... content="...">.
+_NONCE_VALUE = (
+    r"(?i)((?:nonce|token)(?![0-9a-z])"
+    r"(?:&(?:quot|apos|#0*3[49]|#x0*2[27]);|\\u00(?:22|27)|%(?:22|27|3a|3d)|value|content|[^0-9a-z&%]){0,16})"
+    r"[0-9a-f]{6,128}(?![0-9a-z])"
+)
+_TOKEN_CHARS = r"[0-9A-Za-z_\-]{0,256}"
 
 
-def excerpt(body: object, limit: int = BODY_EXCERPT_CHARS) -> str:
+def excerpt(body: object, limit: int = BODY_EXCERPT_CHARS, secrets: Iterable[str] = ()) -> str:
     """Return a short, single-spaced excerpt of ``body`` with nonce values masked.
+
+    Masked are values after a key that names a nonce or a token, however the page escapes
+    them, and every value in ``secrets`` (the nonces and cookies a client holds).
 
     >>> excerpt('<div data-nonce="0123456789">' + "x" * 500)[:40]
     '<div data-nonce="***">xxxxxxxxxxxxxxxxxx'
+    >>> excerpt("data-system='{&quot;restNonce&quot;:&quot;a1b2c3d4e5&quot;}'")
+    "data-system='{&quot;restNonce&quot;:&quot;***&quot;}'"
+    >>> excerpt('{"reply": "Hi", "new_token": "f00dfeed42"}')
+    '{"reply": "Hi", "new_token": "***"}'
+    >>> excerpt("session=s3cr3t-cookie-value; ok", secrets=["s3cr3t-cookie-value"])
+    'session=***; ok'
     """
     if body is None:
         return ""
+    window = limit * 4
+    cut = False
     if isinstance(body, (bytes, bytearray)):
-        text = bytes(body[: limit * 4]).decode("utf-8", "replace")
+        cut = len(body) > window * 4
+        text = bytes(body[: window * 4]).decode("utf-8", "replace")
     else:
-        text = str(body)[: limit * 4]
+        text = str(body)
+    if len(text) > window:
+        # end after the word the window ends in, so no value is shown in part
+        word = re.match(_TOKEN_CHARS, text[window:window + 256])
+        text = text[: window + (word.end() if word else 0)]
+    elif cut:  # the bytes ended inside a word: drop it
+        text = text[:-256] + re.sub(_TOKEN_CHARS + "$", "", text[-256:])
+    text = mask_secrets(text, secrets)
     text = " ".join(text.split())
-    if "once" in text.lower():
-        text = re.sub(_NONCE_VALUE, r"\1***", text, flags=re.IGNORECASE)
+    lowered = text.lower()
+    if "nonce" in lowered or "token" in lowered:
+        text = re.sub(_NONCE_VALUE, r"\1" + MASK, text)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
+    return text
+
+
+def _usable_secrets(secrets: Iterable[str]) -> List[str]:
+    """The values worth masking, longest first (so a value inside another goes second)."""
+    found = {value for value in secrets if isinstance(value, str) and len(value) >= MIN_SECRET_CHARS}
+    return sorted(found, key=len, reverse=True)
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every value of ``secrets`` (at least MIN_SECRET_CHARS long) masked.
+
+    >>> mask_secrets("nonce 0a1b2c3d4e sent", ["0a1b2c3d4e", "no"])
+    'nonce *** sent'
+    """
+    for value in _usable_secrets(secrets):
+        if value in text:
+            text = text.replace(value, MASK)
     return text
 
 
@@ -106,6 +157,33 @@ class ProviderError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def redact(self, secrets: Iterable[str]) -> ProviderError:
+        """Mask ``secrets`` (values a client holds: nonces, cookies) in the message, ``url``
+        and ``body``; returns the error itself. A value the body excerpt cut in two is
+        masked too.
+
+        >>> err = ResponseError("https://s/x?_ajax_nonce=0a1b2c3d4e failed", body="f00dfeed42!")
+        >>> str(err.redact(["0a1b2c3d4e", "f00dfeed42"])), err.body
+        ('https://s/x?_ajax_nonce=*** failed', '***!')
+        """
+        values = _usable_secrets(secrets)
+        if not values:
+            return self
+        self.message = mask_secrets(self.message, values)
+        self.args = (self.message,) + tuple(self.args[1:])
+        if isinstance(self.url, str):
+            self.url = mask_secrets(self.url, values)
+        body = mask_secrets(self.body, values)
+        if body.endswith("…"):
+            head = body[:-1]
+            for value in values:
+                cut = next((k for k in range(len(value) - 1, 2, -1) if head.endswith(value[:k])), 0)
+                if cut:
+                    head = head[:-cut] + MASK
+            body = head + "…"
+        self.body = body
+        return self
 
     def __reduce__(self):  # keep the fields through pickling (multiprocessing, batches)
         return (_rebuild, (type(self), self.message, dict(self.__dict__)))

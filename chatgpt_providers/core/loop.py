@@ -90,6 +90,7 @@ def stream_reply(client: ChatProvider, conversation: ParsedMessages, reply: Repl
         except errors.ProviderError as exc:
             if exc.provider is None:
                 exc.provider = client.name
+            client.transport.redact(exc)  # no nonce or cookie the client holds in any error
             wait = None
             if not streamed:
                 wait = policy.wait_before_retry(exc, number, retry_deadline,
@@ -140,13 +141,14 @@ def _one_message(client: ChatProvider, conversation: ParsedMessages, reply: Repl
                 raise (refused.repeated or _refused_twice(client, refused)) from None
             refreshed = True
             log.info("%s: the site refused the nonce (%s); fetching a new one", client.name,
-                     refused.detail)
+                     errors.mask_secrets(refused.detail, client.transport.held_secrets()))
             tokens = client._refresh_tokens(tokens)
         except PreparedExpired as expired:
             if prepared_again or reply.streamed:
                 raise expired.error from None
             prepared_again = True
-            log.info("%s: %s; sending the message again", client.name, expired.error)
+            log.info("%s: %s; sending the message again", client.name,
+                     client.transport.redact(expired.error))
             prepared = None
 
 

@@ -21,7 +21,7 @@ from .protocol import Protocol
 from .results import Answer, Reply
 from .retry import RetryPolicy
 from .sse import DEFAULT_MAX_EVENT_BYTES
-from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport, time_left
+from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport, page_text, time_left
 
 if TYPE_CHECKING:
     from ..interfaces.conversation import Conversation
@@ -338,14 +338,14 @@ class ChatProvider(ChatAPI):
             return tokens
         with self._token_lock():
             if self._tokens is None:
-                self._tokens = self.protocol.fetch_tokens(self)
+                self._tokens = self._held(self.protocol.fetch_tokens(self))
             return self._tokens
 
     def _refresh_tokens(self, stale: Tokens) -> Tokens:
         """New tokens, unless another thread already replaced the stale ones."""
         with self._token_lock():
             if self._tokens is None or self._tokens is stale:
-                self._tokens = self.protocol.fetch_tokens(self, stale)
+                self._tokens = self._held(self.protocol.fetch_tokens(self, stale))
             return self._tokens
 
     @contextmanager
@@ -368,7 +368,14 @@ class ChatProvider(ChatAPI):
         """Swap in tokens the site handed out (a rotated nonce), if ``old`` is still current."""
         with self._lock:
             if self._tokens is old:
-                self._tokens = new
+                self._tokens = self._held(new)
+
+    def _held(self, tokens: Tokens) -> Tokens:
+        """``tokens``, whose secret fields (a Record's ``_hidden`` ones: the nonce) the
+        transport now masks in every error."""
+        for name in getattr(tokens, "_hidden", ()):
+            self.transport.hold_secret(getattr(tokens, name, None))
+        return tokens
 
     def forget_nonce(self) -> None:
         """Drop the cached nonce so the next call fetches a fresh one.
@@ -395,4 +402,4 @@ class ChatProvider(ChatAPI):
         response = self.transport.request("GET", url, provider=self.name, headers=headers)
         if response.status_code != 200:
             raise self.transport.http_error(response, provider=self.name, what=what)
-        return response.text
+        return page_text(response)

@@ -136,7 +136,8 @@ def _finish(parts: List[bytes], max_lines: int, max_bytes: int = 0) -> bytes:
 
 def parse_event(raw: bytes) -> Optional[Tuple[Optional[str], str]]:
     """``(name, data)`` of one event from :func:`iter_raw_events`, or None when it has no
-    data (a comment, a bare ``id:``). ``name`` is None for an unnamed event.
+    data (a comment, a bare ``id:``). ``name`` is None for an unnamed event (and for one named
+    ``message``, SSE's default name), as sseclient-py reads it.
 
     >>> parse_event(b'data: {"a": 1}'), parse_event(b"event: done\\ndata: {}"), parse_event(b": pad")
     ((None, '{"a": 1}'), ('done', '{}'), None)
@@ -152,7 +153,8 @@ def parse_event(raw: bytes) -> Optional[Tuple[Optional[str], str]]:
     elif raw.startswith(b"event: "):
         name_end = raw.find(b"\n")
         if name_end > 0 and raw.startswith(b"data: ", name_end + 1) and b"\n" not in raw[name_end + 1:]:
-            return raw[7:name_end].decode("utf-8"), raw[name_end + 7:].decode("utf-8")
+            name = raw[7:name_end].decode("utf-8")
+            return (name if name not in ("", "message") else None), raw[name_end + 7:].decode("utf-8")
     elif raw.startswith(b":") and b"\n" not in raw:
         return None  # a comment, e.g. AIPKit's padding
     for event in SSEClient(iter([raw + b"\n\n"])).events():  # it dispatches events that have data

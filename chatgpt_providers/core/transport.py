@@ -10,17 +10,21 @@ import contextvars
 import email.utils
 import logging
 import os
+import re
+import threading
 import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.cookies
+import requests.hooks
 import urllib3.exceptions
 
 from .. import errors
 
 __all__ = ["Transport", "Timeout", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "call_deadline",
-           "call_overrides", "time_left"]
+           "call_overrides", "time_left", "origin", "keeps_credentials", "page_text"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,10 @@ READ_SIZE = 65536
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 5
+#: ``requests.Request`` arguments a caller may pass through :meth:`Transport.request`.
+_REQUEST_PARTS = ("files", "data", "json", "params", "auth", "cookies", "hooks")
+#: Most nonces remembered for masking (old ones still appear in old pages and logs).
+_MAX_HELD = 32
 
 #: ``(deadline, total seconds)`` of the call whose code is running, or None. Set around each
 #: step of a call's generator (see ``ChatProvider._guarded``), so interleaved calls in one
@@ -101,14 +109,88 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     return max(0.0, when.timestamp() - time.time())
 
 
-def origin(url: str) -> Tuple[str, str, Optional[int]]:
-    """``(scheme, host, port)`` of a URL, for same-site checks.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Headers that carry the user's credentials: never sent to another origin on a redirect.
+_CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
 
-    >>> origin("https://Site.example:8443/wp-json")
-    ('https', 'site.example', 8443)
+
+def origin(url: str) -> Tuple[str, str, Optional[int]]:
+    """``(scheme, host, port)`` of a URL, default ports filled in, for same-site checks;
+    ``("", "", None)`` for a URL that cannot be read.
+
+    >>> origin("https://Site.example:8443/wp-json"), origin("http://site.example/")
+    (('https', 'site.example', 8443), ('http', 'site.example', 80))
+    >>> origin("http://site.example:99999/")
+    ('', '', None)
     """
-    parts = urlsplit(url)
-    return (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port
+    except ValueError:  # a bad port or IPv6 address: a URL no request can go to
+        return ("", "", None)
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme)
+    return (scheme, (parts.hostname or "").lower(), port)
+
+
+def keeps_credentials(original: str, target: str) -> bool:
+    """True when a request meant for ``original`` may take its nonce and credentials to
+    ``target``: the same origin (scheme, host, port), or the upgrade from http on port 80
+    to https on port 443 of the same host.
+
+    >>> keeps_credentials("http://s.example/a", "https://S.example:443/b")
+    True
+    >>> keeps_credentials("https://s.example/", "http://s.example/")
+    False
+    >>> keeps_credentials("https://s.example/", "https://s.example:8443/")
+    False
+    """
+    first, then = origin(original), origin(target)
+    if not first[1] or first[0] not in _DEFAULT_PORTS or not then[1]:
+        return False
+    return then == first or (first == ("http", then[1], 80) and then == ("https", first[1], 443))
+
+
+def _unusable(url: str) -> Optional[str]:
+    """Why ``url`` cannot be requested (None when it can)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        return str(exc) or "it cannot be parsed"
+    if parts.scheme.lower() not in _DEFAULT_PORTS:
+        return "not an http(s) address"
+    if not parts.hostname:
+        return "no host"
+    return None
+
+
+_CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE)
+
+
+def page_text(response: requests.Response) -> str:
+    """A page's HTML as text, in the charset its Content-Type or ``<meta>`` names, else UTF-8
+    (what WordPress writes; ``requests`` would guess ISO-8859-1 for ``text/html`` without a
+    charset); a leading byte-order mark is dropped, undecodable bytes are replaced.
+
+    >>> response = requests.Response()
+    >>> response._content = "<p>чат</p>".encode()
+    >>> response.headers["Content-Type"] = "text/html"
+    >>> page_text(response)
+    '<p>чат</p>'
+    """
+    body = response.content or b""
+    found = _CHARSET.search(response.headers.get("content-type", "").encode("latin-1", "replace"))
+    if found is None:
+        found = _CHARSET.search(body[:4096])
+    charset = found.group(1).decode("ascii") if found else "utf-8"
+    if body.startswith(b"\xef\xbb\xbf"):
+        body, charset = body[3:], "utf-8"
+    try:
+        return body.decode(charset, "replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", "replace")
 
 
 def looks_like_cloudflare_challenge(response: requests.Response, text: str) -> bool:
@@ -184,6 +266,9 @@ class Transport:
         if self._read_environment:
             self.session.trust_env = False
         self._per_site: Dict[Tuple[str, str, Optional[int]], Dict[str, Any]] = {}
+        #: Nonces this client was handed (most recent last), masked in every error.
+        self._held: Dict[str, None] = {}
+        self._held_lock = threading.Lock()
 
     def close(self) -> None:
         """Close the session if this Transport created it (a session you passed in stays open).
@@ -192,6 +277,69 @@ class Transport:
         """
         if self._owns_session:
             self.session.close()
+
+    # -- secrets -------------------------------------------------------------------------
+
+    def hold_secret(self, value: object) -> None:
+        """Remember a value (a nonce) that no error or log line may show.
+
+        >>> transport = Transport()
+        >>> transport.hold_secret("0a1b2c3d4e")
+        >>> "0a1b2c3d4e" in transport.held_secrets()
+        True
+        """
+        if isinstance(value, str) and len(value) >= errors.MIN_SECRET_CHARS:
+            with self._held_lock:
+                self._held[value] = None
+                while len(self._held) > _MAX_HELD:
+                    del self._held[next(iter(self._held))]
+
+    def held_secrets(self) -> List[str]:
+        """Every value this client holds that must stay out of errors and logs: the nonces
+        it was handed, its cookies, credential headers and proxy passwords.
+
+        >>> transport = Transport(headers={"Authorization": "Bearer abcdefgh12345"})
+        >>> _ = transport.session.cookies.set("wordpress_logged_in", "admin%7C1700000000%7Cabc")
+        >>> sorted(transport.held_secrets())
+        ['Bearer abcdefgh12345', 'abcdefgh12345', 'admin%7C1700000000%7Cabc']
+        """
+        with self._held_lock:
+            values = set(self._held)
+        for _ in range(3):  # another thread may change the jar while it is read
+            try:
+                values.update(value for value in self.session.cookies.values() if value)
+                break
+            except RuntimeError:
+                continue
+        for name in _CREDENTIAL_HEADERS:
+            header = self.session.headers.get(name)
+            if isinstance(header, bytes):
+                header = header.decode("latin-1")
+            if not isinstance(header, str):
+                continue
+            values.add(header)
+            if name == "Cookie":
+                values.update(part.partition("=")[2].strip() for part in header.split(";"))
+            else:
+                values.add(header.partition(" ")[2].strip())
+        for address in list(self.proxies.values()) + list(self.session.proxies.values()):
+            try:
+                password = urlsplit(address).password
+            except (TypeError, ValueError):
+                continue
+            if password:
+                values.add(password)
+        return [value for value in values if len(value) >= errors.MIN_SECRET_CHARS]
+
+    def redact(self, error: errors.ProviderError) -> errors.ProviderError:
+        """Mask :meth:`held_secrets` in ``error`` (message, url, body); returns it.
+
+        >>> transport = Transport()
+        >>> transport.hold_secret("0a1b2c3d4e")
+        >>> str(transport.redact(errors.ResponseError("refused 0a1b2c3d4e")))
+        'refused ***'
+        """
+        return error.redact(self.held_secrets())
 
     # -- requests ------------------------------------------------------------------------
 
@@ -228,49 +376,50 @@ class Transport:
     ) -> requests.Response:
         """Send one request and return the response (body not yet read when ``stream``).
 
-        Redirects are followed by hand: ``secret_headers`` (the nonce) go only to the
-        origin the request was meant for, and a POST is re-sent as a POST only within
-        that site (scheme upgrades included); a redirect elsewhere raises ResponseError.
-        Network failures become :class:`~chatgpt_providers.errors.NetworkError` or
-        :class:`~chatgpt_providers.errors.TimeoutError`.
+        Redirects are followed by hand. ``secret_headers`` (the nonce) go only to the
+        origin the request was meant for (scheme, host and port) or its upgrade from http
+        to https on the same host; the ``Authorization``, ``Cookie`` and
+        ``Proxy-Authorization`` headers (yours, the session's, and cookies from its jar)
+        are dropped on every hop elsewhere. A request other than GET is re-sent only
+        within that origin; a redirect elsewhere raises ResponseError. Network failures
+        become :class:`~chatgpt_providers.errors.NetworkError` or
+        :class:`~chatgpt_providers.errors.TimeoutError`; an address that cannot be
+        requested, or a header value HTTP cannot carry, ResponseError.
 
         >>> from chatgpt_providers.testing import LocalSite
         >>> with LocalSite() as site:
         ...     Transport().request("GET", site.url, provider="doc").status_code
         200
         """
+        if secret_headers:
+            for value in secret_headers.values():
+                self.hold_secret(value)
+        self._check_address(url, url, provider, None)
         target = url
-        first_host = origin(url)[1]
         overrides = call_overrides.get()
         call_headers = overrides[1] if overrides else None
         for _ in range(_MAX_REDIRECTS + 1):
+            trusted = keeps_credentials(url, target)
             send_headers = dict(headers or {})
-            if origin(target)[1] == first_host:
+            if trusted:  # the per-call headers and the nonce: only where the call was meant
                 if call_headers:
                     send_headers.update(call_headers)
                 if secret_headers:
                     send_headers.update(secret_headers)
             log.debug("%s %s", method, target)
-            try:
-                response = self.session.request(
-                    method,
-                    target,
-                    headers=send_headers,
-                    timeout=self._timeout_now(provider, target),
-                    stream=True,
-                    allow_redirects=False,
-                    **self._site_settings(target),
-                    **kwargs,
-                )
-            except requests.RequestException as exc:
-                raise self._network_error(exc, provider, target) from exc
-            if response.status_code not in _REDIRECTS or "location" not in response.headers:
+            response = self._send(method, target, send_headers, trusted, provider, kwargs)
+            location = self.session.get_redirect_target(response)
+            if response.status_code not in _REDIRECTS or location is None:
                 if not stream:
                     self.read_body(response, provider=provider)
                 return response
-            location = urljoin(target, response.headers["location"])
-            response.close()
-            if method.upper() != "GET" and origin(location)[1] != first_host:
+            self.end_stream(response)  # a redirect's body: what has arrived, never waited for
+            try:
+                location = urljoin(target, location)
+            except ValueError:
+                location = str(location)
+            self._check_address(location, target, provider, response.status_code)
+            if method.upper() != "GET" and not keeps_credentials(url, location):
                 raise errors.ResponseError(
                     f"{target} redirected a {method} to another site ({location}); "
                     "pass base_url= with the site's real address",
@@ -289,6 +438,55 @@ class Transport:
             provider=provider,
             url=url,
         )
+
+    def _check_address(self, url: str, source: str, provider: str, status: Optional[int]) -> None:
+        """Raise ResponseError when ``url`` (given, or a redirect from ``source``) cannot be
+        requested: a site's page or redirect named a bad address."""
+        problem = _unusable(url)
+        if problem is None:
+            return
+        where = f"{source} redirected to" if status is not None else "the address"
+        raise errors.ResponseError(
+            f"{where} {url!r}, which cannot be requested ({problem}); check base_url= and "
+            "that the site is set up correctly",
+            provider=provider, url=source, status_code=status,
+        )
+
+    def _send(self, method: str, url: str, headers: Dict[str, str], trusted: bool, provider: str,
+              options: Dict[str, Any]) -> requests.Response:
+        """One hop, as ``Session.request`` sends it (session headers, cookies, auth), minus the
+        credential headers when ``url`` is not the origin the request was meant for."""
+        settings = dict(self._site_settings(url))
+        settings.update(options)
+        build = {name: settings.pop(name) for name in _REQUEST_PARTS if name in settings}
+        try:
+            prepared = self.session.prepare_request(requests.Request(method.upper(), url, headers, **build))
+            if not trusted:
+                for name in _CREDENTIAL_HEADERS:
+                    prepared.headers.pop(name, None)
+                # as requests does on a redirect: the new host's own .netrc entry, if any
+                auth = self._site_settings(url).get("auth") or (
+                    self.session.trust_env and requests.utils.get_netrc_auth(url))
+                if auth:
+                    prepared.prepare_auth(auth)
+            send: Dict[str, Any] = dict(self.session.merge_environment_settings(
+                prepared.url, settings.pop("proxies", None) or {}, True, settings.pop("verify", None),
+                settings.pop("cert", None)))
+            send["timeout"] = self._timeout_now(provider, url)
+            # Session.send, less its redirect handling: even with allow_redirects=False it
+            # reads a redirect's whole body (unbounded) and parses its Location.
+            response = self.session.get_adapter(prepared.url or url).send(prepared, **send, **settings)
+            response = requests.hooks.dispatch_hook("response", prepared.hooks, response, **send)
+            requests.cookies.extract_cookies_to_jar(self.session.cookies, prepared, response.raw)
+            return response
+        except requests.RequestException as exc:
+            raise self._network_error(exc, provider, url) from exc
+        except (ValueError, UnicodeError) as exc:  # http.client refusing a header value
+            raise errors.ResponseError(
+                f"could not send a request to {url}: {_reason(exc)} (a header or the address "
+                "holds characters HTTP cannot carry)",
+                provider=provider, url=url,
+            ) from exc
 
     def _timeout_now(self, provider: str, url: str) -> Tuple[float, float]:
         """The (connect, read) timeout, shortened to what is left of the call's total_timeout."""
@@ -358,10 +556,24 @@ class Transport:
                 provider=provider,
                 url=url,
             )
+        if isinstance(exc, requests.exceptions.InvalidProxyURL):
+            return errors.NetworkError(
+                f"the proxy address for {url} is not usable ({_reason(exc)}); check proxy=/proxies=",
+                provider=provider,
+                url=url,
+            )
+        # Not network failures: trying again cannot help, so these are not NetworkErrors.
         if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                             requests.exceptions.InvalidSchema)):
-            return errors.NetworkError(
+            return errors.ResponseError(
                 f"{url} is not a usable URL ({_reason(exc)}); pass base_url='https://site.example'",
+                provider=provider,
+                url=url,
+            )
+        if isinstance(exc, requests.exceptions.InvalidHeader):
+            return errors.ResponseError(
+                f"could not send a request to {url}: {_reason(exc)} (a header value from the site "
+                "or from headers= is not valid in HTTP)",
                 provider=provider,
                 url=url,
             )
@@ -531,7 +743,8 @@ class Transport:
         text = self.read_body(response, provider=provider).decode("utf-8", "replace")
         status = response.status_code
         url = response.url
-        fields: Dict[str, Any] = dict(provider=provider, url=url, status_code=status, body=text)
+        fields: Dict[str, Any] = dict(provider=provider, url=url, status_code=status,
+                                      body=errors.mask_secrets(text, self.held_secrets()))
         if looks_like_cloudflare_challenge(response, text):
             return errors.BlockedError(
                 f"{url} answered {what} with a Cloudflare/WAF challenge page (HTTP {status}); "

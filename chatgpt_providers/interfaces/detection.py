@@ -9,7 +9,7 @@ from .. import errors
 from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.scrape import find_script_value, tags_with
-from ..core.transport import Transport
+from ..core.transport import Transport, page_text
 from ..protocols.ai_engine import AIEngine
 from ..protocols.ai_power import AIPower
 from ..protocols.aipkit import aipkit_version, find_aipkit_bots
@@ -164,7 +164,7 @@ def detect(url: str, *, prefer: Optional[str] = None, **options: Any) -> Detecti
                                      headers={"Accept": "text/html,*/*;q=0.8"})
         if response.status_code != 200:
             raise transport.http_error(response, provider="detect", what="the page")
-        return detect_in_page(response.text, base_url, page, prefer=prefer)
+        return detect_in_page(page_text(response), base_url, page, prefer=prefer)
     finally:
         transport.close()
 

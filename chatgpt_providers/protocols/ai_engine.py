@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 from typing import Any, ClassVar, Generator, Iterator, NoReturn, Optional, Tuple
+from urllib.parse import urljoin
 
 import requests
 
@@ -150,11 +151,11 @@ class EngineProtocol(Protocol):
             if self.bot_id is not None and bot_id is not None and str(bot_id) != str(self.bot_id):
                 continue
             return _PageSettings(
-                rest_url=system.get("restUrl") or None,
+                rest_url=_address(self.page_url, system.get("restUrl")),
                 bot_id=str(bot_id) if bot_id is not None else None,
                 custom_id=system.get("customId") or None,
                 context_id=system.get("contextId"),
-                rest_nonce=system.get("restNonce") or None,
+                rest_nonce=_text(system.get("restNonce")),
                 session_id=system.get("sessionId") or None,
             )
         # Older versions printed the settings in an inline script.
@@ -166,7 +167,8 @@ class EngineProtocol(Protocol):
         rest_url = find_script_value(page, "restUrl")
         bot_id = find_script_value(page, "botId")
         if nonce or rest_url:
-            return _PageSettings(rest_url or None, bot_id or None, None, None, nonce or None, None)
+            return _PageSettings(_address(self.page_url, rest_url), bot_id or None, None, None,
+                                 nonce or None, None)
         log.info("%s: no AI Engine chatbot settings on %s; trying the default REST address",
                  client.name, self.page_url)
         return _PageSettings(None, None, None, None, None, None)
@@ -363,6 +365,28 @@ class AIEngine(ChatProvider):
 def _json_attr(value: Optional[str]) -> Optional[dict]:
     data = json_or_none(value) if value else None
     return data if isinstance(data, dict) else None
+
+
+def _text(value: Any) -> Optional[str]:
+    """A page setting that must be text (a nonce): a string or a number, else None."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value) or None
+
+
+def _address(page_url: str, value: Any) -> Optional[str]:
+    """The page's ``restUrl`` as an absolute address (read against the page), or None when
+    it is missing or not an address at all.
+
+    >>> _address("https://s.example/chat/", "/wp-json"), _address("https://s.example/", 5)
+    ('https://s.example/wp-json', None)
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return urljoin(page_url, value.strip())
+    except ValueError:
+        return None
 
 
 def _decode_end(data: Any) -> Any:

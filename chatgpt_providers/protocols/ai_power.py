@@ -105,7 +105,7 @@ class PowerProtocol(Protocol):
             )
         nonce = find_script_value(page, "search_nonce")
         if nonce and self.bot_id in (None, "0"):
-            return PowerTokens(nonce, "", self.page_url, "0", "shortcode", ajax_url)
+            return PowerTokens(nonce, "", _header_safe(self.page_url, ""), "0", "shortcode", ajax_url)
         looked_for = "data-nonce in a wpaicg-chat-shortcode/wpaicg-chatbox container"
         if self.bot_id is not None:
             looked_for += f" with data-bot-id={self.bot_id!r}"
@@ -408,20 +408,19 @@ def _json_outcome(data: Dict[str, Any], response: requests.Response) -> Optional
 
 def _header_safe(url: str, fallback: str) -> str:
     """The page address a container names (else ``fallback``), percent-encoded where it
-    would not survive a header (``Referer`` is Latin-1).
+    would not survive a header (``Referer`` is Latin-1 and has no control characters).
 
     >>> _header_safe("https://s.example/чат/", "https://s.example/")
     'https://s.example/%D1%87%D0%B0%D1%82/'
+    >>> _header_safe(" ", "https://s.example/a b/")
+    'https://s.example/a%20b/'
     """
-    if not url:
-        return fallback
-    try:
-        url.encode("latin-1")
-    except UnicodeEncodeError:
-        from urllib.parse import quote
+    url = url.strip() or fallback.strip()
+    if url.isascii() and url.isprintable() and " " not in url:
+        return url
+    from urllib.parse import quote
 
-        return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
-    return url
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def _container_type(attrs: Dict[str, str]) -> str:
