@@ -470,7 +470,7 @@ class Transport:
                 if auth:
                     prepared.prepare_auth(auth)
             send: Dict[str, Any] = dict(self.session.merge_environment_settings(
-                prepared.url, settings.pop("proxies", None) or {}, True, settings.pop("verify", None),
+                prepared.url or url, settings.pop("proxies", None) or {}, True, settings.pop("verify", None),
                 settings.pop("cert", None)))
             send["timeout"] = self._timeout_now(provider, url)
             # Session.send, less its redirect handling: even with allow_redirects=False it
