@@ -52,6 +52,14 @@ class TextBuffer:
     def __bool__(self) -> bool:
         return bool(self._joined) or any(self._recent)
 
+    def pieces(self) -> List[str]:
+        """The text so far as the pieces it is kept in (joined, they are :meth:`getvalue`).
+
+        >>> buffer = TextBuffer(); buffer.append("a"); buffer.append("b"); buffer.pieces()
+        ['a', 'b']
+        """
+        return self._joined + self._recent
+
     def getvalue(self) -> str:
         """All the text so far (see the class example)."""
         if not self._joined:
