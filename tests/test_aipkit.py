@@ -664,3 +664,20 @@ def test_the_command_line_on_a_2_3_plus_site_served_by_serve():
 def test_serve_refuses_an_unknown_plugin_in_one_line():
     done = cli("serve", "--port", "0", "--plugins", "aipkit,wordfence")
     assert done.returncode == 2 and "wordfence" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_guest_id_and_the_nonce_stay_out_of_errors_and_logs(kit, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="chatgpt_providers")
+    bot = AIPKit(kit.url, retries=1, max_retry_wait=0.01)
+    bot.retry_policy.backoff = 0.001
+    bot.complete("warm up")
+    secrets = (bot.protocol.session_id, kit.aipkit_nonce)
+    kit.inject("http_503", count=2)  # logged as a retry, then raised
+    with pytest.raises(ServerError) as info:
+        bot.complete("Hi")
+    error = info.value
+    shown = " ".join([str(error), str(error.url), str(error.body), repr(error), caplog.text])
+    assert "aipkit_frontend_chat_stream" in shown  # the URL is there...
+    assert not any(secret in shown for secret in secrets)  # ...without the guest id or the nonce

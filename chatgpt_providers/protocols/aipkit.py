@@ -336,6 +336,9 @@ class AIPKitProtocol(Protocol):
 
     def send(self, client: ChatProvider, tokens: AIPKitTokens, prepared: _Turn,
              conversation: ParsedMessages, reply: Reply) -> requests.Response:
+        # With the conversation id, the guest id reads the conversation back: keep it out of
+        # every error and log line, as the nonce is.
+        client.transport.hold_secret(self.session_id)
         query = {"action": "aipkit_frontend_chat_stream", "cache_key": prepared.cache_key,
                  "bot_id": tokens.bot_id, "session_id": self.session_id,
                  "conversation_uuid": prepared.conversation_uuid}
