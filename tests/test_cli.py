@@ -90,7 +90,7 @@ def test_demo_runs_offline_and_says_so():
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("Echo: What can you do?") == 3  # AI Engine, AI Power, AI Power 2.3+
     assert "Chatgpt4Online" in done.stdout and "ChatGptt" in done.stdout
-    assert "AI Power 2.3+" in done.stdout
+    assert "the 2.3+ protocol" in done.stdout
     assert "built-in local stand-in" in done.stdout
 
 

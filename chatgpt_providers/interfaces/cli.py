@@ -509,10 +509,11 @@ def _demo(args: argparse.Namespace) -> int:
                   f"{args.delay:g} s, and the client prints each piece the moment it arrives "
                   "(the same streaming code that talks to the real sites).")
         print(flush=True)
-        for cls, where, protocol in ((Chatgpt4Online, site, "AI Engine"),
-                                     (ChatGptt, site, "legacy AI Power"),
-                                     (ChatGptt, upgraded, "AI Power 2.3+, same code")):
-            print(f"== {cls.__name__} ({protocol} protocol), asked: {args.question!r}")
+        for cls, where, protocol in ((Chatgpt4Online, site, "AI Engine protocol"),
+                                     (ChatGptt, site, "legacy AI Power protocol"),
+                                     (ChatGptt, upgraded, "the same code on a site upgraded to AI "
+                                                          "Power 2.4.71: the 2.3+ protocol")):
+            print(f"== {cls.__name__} ({protocol}), asked: {args.question!r}")
             with cls(base_url=where.url) as client:
                 print_stream(client.stream(args.question))
             print()
