@@ -83,8 +83,9 @@ def check(client: ChatProvider, question: str = "Hi") -> Health:
     try:
         client.forget_nonce()
         client._current_tokens()
-    except errors.ProviderError as exc:
-        return Health(site, client.name, True, plugin, False, None, _diagnose(exc))
+    except errors.ProviderError as exc:  # fetched outside the loop, which redacts: do it here
+        return Health(site, client.name, True, plugin, False, None,
+                      _diagnose(client.transport.redact(exc)))
     start = time.perf_counter()
     first_ms = None
     try:
