@@ -3,13 +3,13 @@ and everything built on stream(), over real sockets against the stand-in (reques
 query strings checked), plus raw-socket servers for what the stand-in would never do."""
 
 import re
-import socket
 import threading
 import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from rawserver import LAST_CHUNK, Connection, RawServer, Request, chunk, json_response, response, stream_head
 
 import chatgpt_providers
 from chatgpt_providers import (
@@ -474,84 +474,22 @@ def test_eight_threads_share_one_client(kit):
 
 # -- the wire: what a real server does that the stand-in does not ------------------------
 
-class RawServer:
-    """Answers each request on 127.0.0.1 with scripted raw bytes; records the requests."""
+def aipkit_site(stream):
+    """A raw-socket AIPKit site: the page, the cache POST, then ``stream(conn)`` for the GET."""
+    def script(request: Request, conn: Connection) -> None:
+        if request.method == "GET" and request.path == "/":
+            container = (f'<div class="aipkit_chat_container" data-bot-id="5" data-config=\'{{&quot;botId'
+                         f'&quot;:5,&quot;ajaxUrl&quot;:&quot;{server.url}/wp-admin/admin-ajax.php&quot;,'
+                         f'&quot;nonce&quot;:&quot;054d4dd8dd&quot;,&quot;postId&quot;:0}}\'></div>')
+            conn.send(response(body=container.encode()))
+        elif request.method == "POST":
+            conn.send(json_response({"success": True, "data": {
+                "cache_key": "aipkit_sse_qmWIqRNG75GsbNWFL0NUahJNCI3J0VzJ"}}))
+        else:
+            stream(conn)
 
-    def __init__(self, linger=0.0):
-        self.answers = []
-        self.linger = linger
-        self.received = []
-        self.connections = 0
-        self.done = threading.Event()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def start(self, answers):
-        """Answer the next requests with ``answers`` (a list of byte pieces each)."""
-        self.answers = list(answers)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while self.answers:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                conn.settimeout(5)
-                data = b""
-                while self.answers:
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                    if b"\r\n\r\n" not in data:
-                        break
-                    head, _, data = data.partition(b"\r\n\r\n")
-                    length = int((re.search(rb"content-length: *(\d+)", head, re.I) or [0, b"0"])[1])
-                    while len(data) < length:
-                        data += conn.recv(65536)
-                    self.received.append((head.decode(), data[:length]))
-                    data = data[length:]
-                    for piece in self.answers.pop(0):
-                        conn.sendall(piece)
-                        time.sleep(0.01)
-                if self.linger:
-                    self.done.wait(self.linger)
-        self.done.set()
-
-    def close(self):
-        self.done.set()
-        self.sock.close()
-
-
-def page_answer(url):
-    container = (f'<div class="aipkit_chat_container" data-bot-id="5" data-config=\'{{&quot;botId&quot;:5,'
-                 f'&quot;ajaxUrl&quot;:&quot;{url}/wp-admin/admin-ajax.php&quot;,&quot;nonce&quot;:'
-                 f'&quot;054d4dd8dd&quot;,&quot;postId&quot;:0}}\'></div>').encode()
-    return [b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(container)
-            + container]
-
-
-def sse_head(chunked=True):
-    framing = b"Transfer-Encoding: chunked\r\n" if chunked else b"Connection: close\r\n"
-    return (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-            b"Cache-Control: no-cache, no-store, must-revalidate, max-age=0, no-transform\r\n"
-            + framing + b"\r\n")
-
-
-def chunk(data):
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def cache_answer():
-    body = b'{"success":true,"data":{"cache_key":"aipkit_sse_qmWIqRNG75GsbNWFL0NUahJNCI3J0VzJ"}}'
-    return [b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nContent-Length: %d\r\n\r\n"
-            % len(body) + body]
+    server = RawServer(script)
+    return server
 
 
 STREAM_EVENTS = (b":" + b" " * 4096 + b"\n\n"
@@ -561,64 +499,61 @@ STREAM_EVENTS = (b":" + b" " * 4096 + b"\n\n"
                  + b'event: openai_response_id\ndata: {"id":"resp_1"}\n\n'
                  + b'event: done\ndata: {"finished":true}\n\n')
 EXPECTED = "Hello <b>there</b>\nfriend é é"
+CLOSE_DELIMITED = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+                   b"Cache-Control: no-cache, no-store, must-revalidate, max-age=0, no-transform\r\n"
+                   b"Connection: close\r\n\r\n")
 
 
 def test_done_ends_the_call_though_the_server_keeps_the_connection_open():
-    server = RawServer()
-    server.linger = 10
-    server.start([page_answer(server.url), cache_answer(), [sse_head(False), STREAM_EVENTS]])
-    try:
-        started = time.monotonic()
+    lingered = []
+
+    def stream(conn):
+        conn.send(CLOSE_DELIMITED + STREAM_EVENTS)
+        lingered.append(not conn.wait_for_client_close(10))  # True: the server gave up first
+        conn.close()
+
+    with aipkit_site(stream) as server:
         assert AIPKit(server.url, timeout=(5, 30)).complete("Hi") == EXPECTED
-        assert time.monotonic() - started < 5  # not the 10 s the server kept the socket open
-        assert not server.done.is_set()
-    finally:
-        server.close()
+    assert lingered == [False]  # the client ended the call and closed; it did not wait 10 s
 
 
 @pytest.mark.parametrize("cut", [1, 2, 3, 4097, 4100, 4130, 4200, 4250, 4300, 4330, 4380])
 def test_any_chunk_boundary_and_a_byte_order_mark(cut):
     body = b"\xef\xbb\xbf" + STREAM_EVENTS
-    server = RawServer()
-    server.start([page_answer(server.url), cache_answer(),
-                  [sse_head(), chunk(body[:cut]), chunk(body[cut:]), b"0\r\n\r\n"]])
-    try:
+
+    def stream(conn):
+        conn.send(stream_head())
+        conn.send(chunk(body[:cut]))
+        conn.send(chunk(body[cut:]) + LAST_CHUNK)
+
+    with aipkit_site(stream) as server:
         assert AIPKit(server.url, timeout=(5, 10)).complete("Hi") == EXPECTED
-        method, target = server.received[2][0].split("\r\n")[0].split()[:2]
-        assert method == "GET"
-        params = parse_qs(urlsplit(target).query)
+        get = [r for r in server.requests if "aipkit_frontend_chat_stream" in r.path][0]
+        params = parse_qs(urlsplit(get.path).query)
         assert params["cache_key"] == ["aipkit_sse_qmWIqRNG75GsbNWFL0NUahJNCI3J0VzJ"]
         assert "post_id" not in params  # postId 0 is not sent
-        assert server.connections == 1
-    finally:
-        server.close()
+        assert server.accepted == 1  # page, cache and stream on one connection
 
 
 def test_an_upstream_failure_that_just_closes_without_done():
-    events = (b":" + b" " * 4096 + b"\n\n" + b'event: message_start\ndata: {"message_id":"m"}\n\n'
-              + b'data: {"delta":"Partial "}\n\n'
-              + b'event: error\nid: err-1795314445\ndata: {"error":"API Error: upstream 500"}\n\n')
-    server = RawServer()
-    server.start([page_answer(server.url), cache_answer(), [sse_head(False), events]])
-    try:
-        with pytest.raises(ServerError, match="API Error: upstream 500") as info:
-            AIPKit(server.url, timeout=(5, 10)).complete("Hi")
-        assert info.value.partial_text == "Partial "
-    finally:
-        server.close()
+    def stream(conn):
+        conn.send(CLOSE_DELIMITED + b":" + b" " * 4096 + b"\n\n"
+                  + b'event: message_start\ndata: {"message_id":"m"}\n\n'
+                  + b'data: {"delta":"Partial "}\n\n'
+                  + b'event: error\nid: err-1795314445\ndata: {"error":"API Error: upstream 500"}\n\n')
+        conn.close()
+
+    with aipkit_site(stream) as server, pytest.raises(ServerError, match="API Error: upstream 500") as info:
+        AIPKit(server.url, timeout=(5, 10)).complete("Hi")
+    assert info.value.partial_text == "Partial "
 
 
 def test_a_stream_that_is_not_an_event_stream_is_refused():
-    server = RawServer()
-    body = b"<html>maintenance</html>"
-    server.start([page_answer(server.url), cache_answer(),
-                  [b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(body)
-                   + body]])
-    try:
-        with pytest.raises(ResponseError, match="where an event stream was due"):
-            AIPKit(server.url, timeout=(5, 10), retries=0).complete("Hi")
-    finally:
-        server.close()
+    def stream(conn):
+        conn.send(response(body=b"<html>maintenance</html>"))
+
+    with aipkit_site(stream) as server, pytest.raises(ResponseError, match="where an event stream"):
+        AIPKit(server.url, timeout=(5, 10), retries=0).complete("Hi")
 
 
 # -- the command line on 2.3+ sites ------------------------------------------------------
