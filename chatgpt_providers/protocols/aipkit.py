@@ -97,10 +97,9 @@ class _Turn(Record):
     and the cache key of what was sent."""
 
     __slots__ = ("conversation_uuid", "prompt", "transcript", "cache_key")
-    #: ``transcript``: the system message and earlier turns the message was sent with
     conversation_uuid: str
     prompt: str
-    transcript: Transcript
+    transcript: Transcript  # the system message and earlier turns the message was sent with
     cache_key: str
 
 
@@ -273,7 +272,9 @@ class AIPKitProtocol(Protocol):
         ...
         ValueError: the message '0' counts as empty on AI Power 2.3+ sites, which refuse it; ...
         """
-        if self._plan(conversation, chat_id)[1] == "0":
+        # Only a new message "0" can be sent as "0"; anything else needs no plan (and no
+        # hash of the history, which prepare() computes anyway).
+        if conversation.prompt == "0" and self._plan(conversation, chat_id)[1] == "0":
             raise ValueError(
                 "the message '0' counts as empty on AI Power 2.3+ sites, which refuse it; "
                 "send something else, e.g. 'zero' or '0.'")
