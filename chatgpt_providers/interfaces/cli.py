@@ -529,13 +529,13 @@ def _connection_values(args: argparse.Namespace) -> dict:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from .detection import AI_ENGINE, describe, detect
+    from .detection import describe, detect
 
     found = detect(args.url, **_connection_values(args))
     print(describe(found))
     if not found.supported:
         return EXIT_SITE
-    cls = "AIEngine" if found.plugin == AI_ENGINE else "AIPower"  # AIPower speaks both generations
+    cls = found.client_name
     print(f"use it:  from chatgpt_providers import {cls}\n"
           f"         bot = {cls}({found.base_url!r}, page={found.page!r})\n"
           f"   or:   bot = chatgpt_providers.connect({(found.base_url + found.page)!r})")

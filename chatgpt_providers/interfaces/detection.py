@@ -48,6 +48,16 @@ class Detection(Record):
         return self.plugin in _CLIENTS
 
     @property
+    def client_name(self) -> Optional[str]:
+        """The client class that speaks the chatbot found, or None.
+
+        >>> Detection("AI Power 2.3+", None, "https://s", "/", "", "").client_name
+        'AIPower'
+        """
+        client = _CLIENTS.get(self.plugin or "")
+        return getattr(client, "__name__", None)
+
+    @property
     def name(self) -> str:
         """The plugin as people say it, with its version when known (``"AI Power 2.4.71"``)."""
         if not self.plugin:
