@@ -239,7 +239,17 @@ class UnsupportedSiteError(ResponseError):
 
 
 class NetworkError(ProviderError):
-    """The connection could not be made, or broke before the site answered."""
+    """The connection could not be made, or broke before the site answered. ``phase``
+    says which: ``"connect"`` (nothing was sent: no connection, DNS, TLS or proxy failure)
+    or ``"exchange"`` (the request went out, so the site may have acted on it).
+
+    >>> NetworkError("refused", phase="connect").phase, NetworkError("reset").phase
+    ('connect', 'exchange')
+    """
+
+    def __init__(self, message: str, *, phase: str = "exchange", **fields) -> None:
+        super().__init__(message, **fields)
+        self.phase = phase
 
 
 class TimeoutError(NetworkError, builtins.TimeoutError):
@@ -252,8 +262,7 @@ class TimeoutError(NetworkError, builtins.TimeoutError):
     """
 
     def __init__(self, message: str, *, phase: str = "read", **fields) -> None:
-        super().__init__(message, **fields)
-        self.phase = phase
+        super().__init__(message, phase=phase, **fields)
 
 
 class StreamInterruptedError(ProviderError):

@@ -71,7 +71,7 @@ def closed_port_url():
 # -- retries ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("fault", ["http_502", "http_503", "rate_limit"])
+@pytest.mark.parametrize("fault", ["http_503", "rate_limit"])
 def test_transient_failures_before_text_are_retried(site, fake, provider, fault):
     bot = provider(base_url=site.url, retry_policy=fake.policy(retries=2))
     bot.complete("warm up")
@@ -81,6 +81,29 @@ def test_transient_failures_before_text_are_retried(site, fake, provider, fault)
     assert site.routes() == [CHAT_ROUTE[provider]] * 3
     expected = [4, 4] if fault == "rate_limit" else [0.5, 1.0]  # Retry-After, else backoff
     assert fake.sleeps == expected
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_gateway_failure_of_the_message_post_is_not_sent_again(site, fake, provider):
+    # HTTP 502 came back after the body went out: the site may have run the message
+    bot = provider(base_url=site.url, retry_policy=fake.policy(retries=2))
+    bot.complete("warm up")
+    site.clear_log()
+    site.inject("http_502", count=2)
+    with pytest.raises(ServerError) as info:
+        bot.complete("Hi")
+    assert info.value.status_code == 502
+    assert site.routes() == [CHAT_ROUTE[provider]] and fake.sleeps == []
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_retry_accepted_opts_in_to_sending_it_again(site, fake, provider):
+    bot = provider(base_url=site.url, retry_policy=fake.policy(retries=2, retry_accepted=True))
+    bot.complete("warm up")
+    site.clear_log()
+    site.inject("http_502", count=2)
+    assert bot.complete("Hi") == "Echo: Hi"
+    assert site.routes() == [CHAT_ROUTE[provider]] * 3 and fake.sleeps == [0.5, 1.0]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

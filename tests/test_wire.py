@@ -339,6 +339,32 @@ def test_a_stream_cut_right_after_its_200_headers_is_not_posted_again():
         assert len(server.paths("POST")) == 1
 
 
+@pytest.mark.parametrize("plugin", ["AI Engine", "AI Power"])
+@pytest.mark.parametrize("failure", ["hang up", "504"])
+def test_a_message_post_that_reached_the_site_is_never_posted_again(plugin, failure):
+    # The site got the whole body, then the connection closed without an answer (a worker
+    # killed, a proxy timing out) or a gateway answered 504: the site may be running it.
+    def script(request: Request, conn: Connection) -> None:
+        if request.method == "GET":
+            conn.send(response(body=power_page(server.url)))
+        elif request.path.endswith("/start_session"):
+            conn.send(start_session())
+        elif failure == "504":
+            conn.send(response("504 Gateway Timeout", b"upstream timed out"))
+        else:
+            conn.close()
+
+    with RawServer(script) as server:
+        policy = no_retry_waits(retries=3)
+        bot = (AIEngine(server.url, bot_id="default", retry_policy=policy) if plugin == "AI Engine"
+               else AIPower(server.url, retry_policy=policy))
+        with pytest.raises((errors.NetworkError, errors.ServerError)):
+            bot.complete("transfer $100 to Alice")
+        message_posts = [r for r in server.requests
+                         if r.method == "POST" and not r.path.endswith("/start_session")]
+        assert len(message_posts) == 1
+
+
 def test_retry_accepted_opts_in_to_posting_again():
     def script(request: Request, conn: Connection) -> None:
         if request.method == "GET":
@@ -516,7 +542,7 @@ def test_cookie_values_the_client_holds_are_masked_in_errors_and_logs(caplog):
             conn.send(response(body=power_page(server.url),
                                headers={"Set-Cookie": f"wpaicg_session={secret}; Path=/"}))
         elif len(server.paths("POST")) == 1:
-            conn.send(response("502 Bad Gateway", f"upstream said: session {secret} gone".encode()))
+            conn.send(response("503 Service Unavailable", f"upstream said: session {secret} gone".encode()))
         else:
             conn.send(response("403 Forbidden", f"<p>Denied (session {secret})</p>".encode() + b"y" * 2000))
 

@@ -2,8 +2,8 @@
 
 Around a :class:`~chatgpt_providers.core.protocol.Protocol` it does, once for all plugins:
 
-- retries of transient failures, only before the first text and only before the site began
-  a 2xx answer (a message the site accepted is never sent again by accident; see
+- retries of transient failures, only before the first text and only while the message
+  cannot have reached the site (a message is never sent again by accident; see
   :class:`~chatgpt_providers.core.retry.RetryPolicy`);
 - the single nonce refresh, repeating only the step the site refused;
 - preparing again once when a prepared message expired (AI Power 2.3+'s cache key);
@@ -40,11 +40,11 @@ log = logging.getLogger(__name__)
 class _Attempt:
     """What one attempt learned that decides whether it may be retried."""
 
-    __slots__ = ("answer_began",)
+    __slots__ = ("delivering",)
 
     def __init__(self) -> None:
-        #: The site began a 2xx answer to the message: it has accepted it.
-        self.answer_began = False
+        #: The request that delivers the message went out: the site may have it.
+        self.delivering = False
 
 
 def stream_reply(client: ChatProvider, conversation: ParsedMessages, reply: Reply) -> Iterator[str]:
@@ -94,7 +94,7 @@ def stream_reply(client: ChatProvider, conversation: ParsedMessages, reply: Repl
             wait = None
             if not streamed:
                 wait = policy.wait_before_retry(exc, number, retry_deadline,
-                                                accepted=attempt.answer_began)
+                                                accepted=attempt.delivering)
             if wait is None:
                 exc.partial_text = streamed.getvalue()
                 raise
@@ -133,8 +133,9 @@ def _one_message(client: ChatProvider, conversation: ParsedMessages, reply: Repl
         try:
             if prepared is None:
                 prepared = protocol.prepare(client, tokens, conversation, reply)
+            attempt.delivering = True
             response = protocol.send(client, tokens, prepared, conversation, reply)
-            yield from _read_answer(client, response, tokens, prepared, reply, attempt)
+            yield from _read_answer(client, response, tokens, prepared, reply)
             return
         except NonceRefused as refused:
             if refreshed or reply.streamed:
@@ -164,10 +165,9 @@ def _refused_twice(client: ChatProvider, refused: NonceRefused) -> errors.Authen
 
 
 def _read_answer(client: ChatProvider, response: requests.Response, tokens: Any, prepared: Any,
-                 reply: Reply, attempt: _Attempt) -> Iterator[str]:
+                 reply: Reply) -> Iterator[str]:
     protocol = client.protocol
     try:
-        attempt.answer_began = 200 <= response.status_code < 300
         kind, pieces = answer_kind(client, response)
         if kind == "sse":
             assert pieces is not None

@@ -1,14 +1,15 @@
-"""When to try a failed call again: transient failures only, before any text, and only
-while the site has not accepted the message.
+"""When to try a failed call again: transient failures only, before any text, and never
+once the message may have reached the site.
 
-A call is retried when it failed before the first text was yielded, before the site began a
-2xx answer to the message, and the failure is transient: a connection error (or connect
-timeout), HTTP 502/503/504, or HTTP 429 (waiting what ``Retry-After`` asks, up to
-``max_retry_wait``). Once a 2xx answer began, the site has the message (it may already be
-running the model, logging the chat and counting the visitor's quota), so a failure after
-that (a connection cut before any text, say) is raised, not retried, unless you opt in with
-``retry_accepted=True``. A refusal (rejected message, blocked, plugin quota, nonce refused
-after its one refresh) is never retried, and nothing is replayed once text has been yielded.
+A call is retried when it failed before the first text was yielded and the failure is
+transient: a connection error (or connect timeout), HTTP 502/503/504, or HTTP 429 (waiting
+what ``Retry-After`` asks, up to ``max_retry_wait``). Once the request that delivers the
+message has gone out, the site may have it (running the model, logging the chat, counting
+the visitor's quota), so a failure from then on is raised, not retried, unless it shows the
+site never took the message: no connection could be made, HTTP 429, or HTTP 503. Opt in to
+retrying the rest with ``retry_accepted=True`` (the message may then reach the site twice).
+A refusal (rejected message, blocked, plugin quota, nonce refused after its one refresh) is
+never retried, and nothing is replayed once text has been yielded.
 """
 
 from __future__ import annotations
@@ -79,11 +80,14 @@ class RetryPolicy:
         """Seconds to wait before retry number ``attempt + 1``, or None to give up.
 
         ``deadline`` (on ``clock``'s scale) is when the whole call must be over; ``accepted``
-        says the failure came after the site began a 2xx answer to the message.
+        says the failure came once the request delivering the message had gone out.
 
         >>> cut = errors.StreamInterruptedError("cut before any text", status_code=200)
         >>> RetryPolicy().wait_before_retry(cut, 0, accepted=True) is None
         True
+        >>> refused = errors.NetworkError("connection refused", phase="connect")
+        >>> RetryPolicy(random=lambda: 0.0).wait_before_retry(refused, 0, accepted=True)
+        0.25
 
         >>> busy = errors.RateLimitError("busy", retry_after=3.0, status_code=429)
         >>> RetryPolicy().wait_before_retry(busy, 0), RetryPolicy(retries=0).wait_before_retry(busy, 0)
@@ -91,8 +95,8 @@ class RetryPolicy:
         """
         if attempt >= self.retries or not isinstance(exc, errors.ProviderError):
             return None
-        if accepted and not self.retry_accepted:
-            return None  # the site has the message: sending it again could run it twice
+        if accepted and not self.retry_accepted and self.may_have_reached_site(exc):
+            return None  # the site may have the message: sending it again could run it twice
         if isinstance(exc, errors.RateLimitError):
             if exc.status_code != 429:
                 return None  # a plugin quota: waiting a little does not help
@@ -106,6 +110,20 @@ class RetryPolicy:
         if deadline is not None and self.clock() + wait >= deadline:
             return None
         return wait
+
+    @staticmethod
+    def may_have_reached_site(exc: errors.ProviderError) -> bool:
+        """False only for a failure that shows the site did not take a request: no
+        connection was made, or the site answered HTTP 429 or 503 (not served).
+
+        >>> RetryPolicy.may_have_reached_site(errors.ServerError("x", status_code=504))
+        True
+        >>> RetryPolicy.may_have_reached_site(errors.TimeoutError("x", phase="connect"))
+        False
+        """
+        if isinstance(exc, errors.NetworkError):
+            return exc.phase != "connect"
+        return exc.status_code not in (429, 503)
 
     @staticmethod
     def is_transient(exc: errors.ProviderError) -> bool:

@@ -11,6 +11,7 @@ import email.utils
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
@@ -548,6 +549,7 @@ class Transport:
                 "check proxy=/proxies=",
                 provider=provider,
                 url=url,
+                phase="connect",
             )
         if isinstance(exc, requests.exceptions.SSLError):
             return errors.NetworkError(
@@ -555,12 +557,14 @@ class Transport:
                 "path if the site uses a private CA",
                 provider=provider,
                 url=url,
+                phase="connect",
             )
         if isinstance(exc, requests.exceptions.InvalidProxyURL):
             return errors.NetworkError(
                 f"the proxy address for {url} is not usable ({_reason(exc)}); check proxy=/proxies=",
                 provider=provider,
                 url=url,
+                phase="connect",
             )
         # Not network failures: trying again cannot help, so these are not NetworkErrors.
         if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
@@ -581,6 +585,7 @@ class Transport:
             f"could not reach {url} ({_reason(exc)}); check your connection and try again",
             provider=provider,
             url=url,
+            phase="connect" if _never_connected(exc) else "exchange",
         )
 
     # -- bodies --------------------------------------------------------------------------
@@ -784,6 +789,21 @@ def time_left() -> Optional[float]:
     if limit is None:
         return None
     return limit[0] - time.monotonic()
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when ``exc`` says no connection was made (refused, unreachable, DNS), so no
+    byte of the request reached the site."""
+    seen = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (urllib3.exceptions.NewConnectionError, socket.gaierror,
+                                ConnectionRefusedError)):
+            return True
+        nxt = getattr(current, "reason", None)
+        current = nxt if isinstance(nxt, BaseException) else (current.__cause__ or current.__context__)
+    return False
 
 
 def _reason(exc: BaseException) -> str:
