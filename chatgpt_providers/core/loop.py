@@ -129,28 +129,33 @@ def _one_message(client: ChatProvider, conversation: ParsedMessages, reply: Repl
     tokens = client._current_tokens()
     prepared: Any = None
     refreshed = prepared_again = False
-    while True:
-        try:
-            if prepared is None:
-                prepared = protocol.prepare(client, tokens, conversation, reply)
-            attempt.delivering = True
-            response = protocol.send(client, tokens, prepared, conversation, reply)
-            yield from _read_answer(client, response, tokens, prepared, reply)
-            return
-        except NonceRefused as refused:
-            if refreshed or reply.streamed:
-                raise (refused.repeated or _refused_twice(client, refused)) from None
-            refreshed = True
-            log.info("%s: the site refused the nonce (%s); fetching a new one", client.name,
-                     errors.mask_secrets(refused.detail, client.transport.held_secrets()))
-            tokens = client._refresh_tokens(tokens)
-        except PreparedExpired as expired:
-            if prepared_again or reply.streamed:
-                raise expired.error from None
-            prepared_again = True
-            log.info("%s: %s; sending the message again", client.name,
-                     client.transport.redact(expired.error))
-            prepared = None
+    try:
+        while True:
+            try:
+                if prepared is None:
+                    prepared = protocol.prepare(client, tokens, conversation, reply)
+                attempt.delivering = True
+                response = protocol.send(client, tokens, prepared, conversation, reply)
+                yield from _read_answer(client, response, tokens, prepared, reply)
+                return
+            except NonceRefused as refused:
+                if refreshed or reply.streamed:
+                    raise (refused.repeated or _refused_twice(client, refused)) from None
+                refreshed = True
+                log.info("%s: the site refused the nonce (%s); fetching a new one", client.name,
+                         errors.mask_secrets(refused.detail, client.transport.held_secrets()))
+                tokens = client._refresh_tokens(tokens)
+            except PreparedExpired as expired:
+                if prepared_again or reply.streamed:
+                    raise expired.error from None
+                prepared_again = True
+                log.info("%s: %s; sending the message again", client.name,
+                         client.transport.redact(expired.error))
+                protocol.release(prepared, reply)
+                prepared = None
+    finally:
+        if prepared is not None:
+            protocol.release(prepared, reply)
 
 
 def _refused_twice(client: ChatProvider, refused: NonceRefused) -> errors.AuthenticationError:

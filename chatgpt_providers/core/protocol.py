@@ -8,8 +8,9 @@ a refusal means. Everything else (retries, the one nonce refresh, deadlines, siz
 
 A message takes one request (:meth:`Protocol.send`) or two: :meth:`Protocol.prepare` runs
 first when a plugin wants it (AI Power 2.3+ caches the message, then streams the answer),
-and what it returns is handed to ``send``. The loop keeps it across a nonce refresh, and
-calls ``prepare`` again (once) when ``send`` raises :class:`PreparedExpired`.
+and what it returns is handed to ``send``. The loop keeps it across a nonce refresh, calls
+``prepare`` again (once) when ``send`` raises :class:`PreparedExpired`, and hands it to
+:meth:`Protocol.release` once it is done with it, whatever happened.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ class Protocol:
                 reply: Reply) -> Any:
         """A first request, for plugins that take two per message; None by default."""
         return None
+
+    def release(self, prepared: Any, reply: Reply) -> None:
+        """The loop is done with what :meth:`prepare` made (the message was answered, failed,
+        or is about to be prepared again): settle whatever it holds. Nothing by default."""
 
     def send(self, client: ChatProvider, tokens: Any, prepared: Any, conversation: ParsedMessages,
              reply: Reply) -> requests.Response:

@@ -96,13 +96,17 @@ class Reply:
     Reply(text='Hi!', final_text=None, usage=None, chat_id='c1')
     """
 
-    __slots__ = ("final_text", "usage", "chat_id", "streamed", "provider", "citations", "warnings")
+    __slots__ = ("final_text", "usage", "chat_id", "caller", "streamed", "provider", "citations",
+                 "warnings")
 
     def __init__(self, final_text: Optional[str] = None, usage: Optional[Dict[str, Any]] = None,
-                 chat_id: Optional[str] = None) -> None:
+                 chat_id: Optional[str] = None, caller: Optional[str] = None) -> None:
         self.final_text = final_text
         self.usage = usage
         self.chat_id = chat_id
+        #: Whose conversations this call may continue on a site that keeps them (AI Power
+        #: 2.3+): calls of different callers never share one. None: the client's own caller.
+        self.caller = caller
         self.streamed = TextBuffer()
         #: The name of the provider that answered.
         self.provider: Optional[str] = None

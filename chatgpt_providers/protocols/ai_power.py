@@ -29,7 +29,7 @@ from ..core.results import Reply
 from ..core.scrape import find_script_value, tags_with
 from ..core.sse import JsonEvent
 from ..core.transport import looks_like_cloudflare_challenge, origin
-from .aipkit import AIPKitProtocol, AIPKitTokens, find_aipkit_bots
+from .aipkit import DEFAULT_MAX_MESSAGES, AIPKitProtocol, AIPKitTokens, find_aipkit_bots
 
 __all__ = ["AIPower", "ChatGptt", "PowerProtocol", "PowerTokens"]
 
@@ -256,9 +256,10 @@ class AnyGeneration(Protocol):
 
     plugin = "AI Power"
 
-    def __init__(self, *, page_url: str, bot_id: Optional[str] = None) -> None:
+    def __init__(self, *, page_url: str, bot_id: Optional[str] = None,
+                 max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
         self.legacy = PowerProtocol(page_url=page_url, bot_id=bot_id)
-        self.current = AIPKitProtocol(page_url=page_url, bot_id=bot_id)
+        self.current = AIPKitProtocol(page_url=page_url, bot_id=bot_id, max_messages=max_messages)
         self.page_url = page_url
         self.bot_id = bot_id
 
@@ -282,6 +283,9 @@ class AnyGeneration(Protocol):
     def prepare(self, client: ChatProvider, tokens: Any, conversation: ParsedMessages,
                 reply: Reply) -> Any:
         return self._for(tokens).prepare(client, tokens, conversation, reply)
+
+    def release(self, prepared: Any, reply: Reply) -> None:
+        self.current.release(prepared, reply)  # only 2.3+ prepares anything
 
     def send(self, client: ChatProvider, tokens: Any, prepared: Any, conversation: ParsedMessages,
              reply: Reply) -> requests.Response:
@@ -314,7 +318,8 @@ class AIPower(ChatProvider):
     ``bot_id`` picks one of several chatbots on the page (by ``data-bot-id``); by default a
     2.3+ page's first bot, or a legacy page's shortcode bot, else its widget. When the site
     upgrades (or a page cache expires), the next message reads the page again and speaks the
-    generation it now shows.
+    generation it now shows. ``max_messages``: the 2.3+ bot's setting of that name, see
+    :class:`~chatgpt_providers.AIPKit`.
     """
 
     plugin = "AI Power"
@@ -326,10 +331,12 @@ class AIPower(ChatProvider):
     protocol: AnyGeneration
 
     def __init__(self, base_url: Optional[str] = None, *, page: Optional[str] = None,
-                 bot_id: Union[str, int, None] = None, **options: Any) -> None:
+                 bot_id: Union[str, int, None] = None, max_messages: int = DEFAULT_MAX_MESSAGES,
+                 **options: Any) -> None:
         super().__init__(base_url, **options)
         self.protocol = AnyGeneration(page_url=self._page_url(page or type(self).default_page),
-                                      bot_id=None if bot_id is None else str(bot_id))
+                                      bot_id=None if bot_id is None else str(bot_id),
+                                      max_messages=max_messages)
 
     @property
     def client_id(self) -> str:

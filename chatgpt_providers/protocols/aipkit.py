@@ -44,6 +44,8 @@ CONTAINER_CLASSES = ("aipkit_chat_container", "aipkit_popup_wrapper")
 _PLUGIN_SCRIPT = "gpt3-ai-content-generator/"
 #: Conversations remembered per client for continuing stateless calls natively.
 _MAX_CONVERSATIONS = 256
+#: The plugin's default for a bot's ``max_messages``: logged messages sent upstream.
+DEFAULT_MAX_MESSAGES = 15
 #: Conversation ids remembered as used (a used id is never the start of a new conversation).
 _MAX_USED = 4096
 #: What the server keeps of a conversation_uuid unchanged: lower-case [a-z0-9_-], 36 at most.
@@ -92,15 +94,38 @@ class AIPKitTokens(Record):
     version: Optional[str]
 
 
+class _Held(Record):
+    """A conversation this client may continue: the digest of the transcript the server
+    holds under it, and how many messages (the caller's and the bot's) it logged."""
+
+    __slots__ = ("digest", "messages")
+    digest: str
+    messages: int
+
+
+#: A conversation's key in a client's memory: (caller, transcript digest).
+_Key = Tuple[Optional[str], str]
+
+
 class _Turn(Record):
     """One message on its way: its conversation, the caller's new message and earlier turns,
-    and the cache key of what was sent."""
+    the cache key of what was sent, and how far it got.
 
-    __slots__ = ("conversation_uuid", "prompt", "transcript", "cache_key")
+    ``held`` is what the conversation held when this turn took it (None for a new one);
+    while a turn has a conversation, no other call can continue it. ``state`` says what the
+    site did with the message: ``"cached"`` (not logged yet), ``"sent"`` (the stream
+    request went out: the site may have logged it), ``"refused"`` (refused before anything
+    was logged) or ``"done"`` (answered whole).
+    """
+
+    __slots__ = ("conversation_uuid", "prompt", "transcript", "cache_key", "caller", "held", "state")
     conversation_uuid: str
     prompt: str
     transcript: Transcript  # the system message and earlier turns the message was sent with
     cache_key: str
+    caller: Optional[str]
+    held: Optional[_Held]
+    state: str
 
 
 def find_aipkit_bots(page: str) -> List[Dict[str, Any]]:
@@ -157,26 +182,42 @@ class AIPKitProtocol(Protocol):
     """The AI Power 2.3+ protocol for the bot on one page (see the module docstring).
 
     One instance keeps a random guest ``session_id`` and the conversations it has had, so a
-    call whose earlier turns are exactly a conversation's continues it on the server.
+    call whose earlier turns are exactly a conversation's continues it on the server. The
+    rules that keep conversations apart:
+
+    - a conversation is continued by one call at a time: a call that would continue one
+      another call is using starts its own, with the earlier turns written into its message;
+    - calls of different callers (``Reply.caller``) never continue each other's;
+    - once a message may have been logged without its answer arriving whole, the
+      conversation is never continued again (the model would see that message twice);
+    - a conversation with a system message is continued only while the site's history
+      window (``max_messages``, the bot's setting) still shows its first message, which
+      carries the system text; past that, the next call starts a new one.
 
     >>> protocol = AIPKitProtocol(page_url="https://s.example/chat/")
-    >>> len(protocol.session_id), protocol.bot_id is None
-    (36, True)
+    >>> len(protocol.session_id), protocol.bot_id is None, protocol.max_messages
+    (36, True, 15)
     """
 
     plugin = "AI Power 2.3+"
     end_marker = "done event"
 
-    def __init__(self, *, page_url: str, bot_id: Optional[str] = None) -> None:
+    def __init__(self, *, page_url: str, bot_id: Optional[str] = None,
+                 max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+        if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
+            raise ValueError(f"max_messages must be a whole number >= 1 (the bot's setting on the "
+                             f"site; default {DEFAULT_MAX_MESSAGES}); got {max_messages!r}")
         self.page_url = page_url
         self.bot_id = bot_id
+        self.max_messages = max_messages
         #: The guest's id on the site: random per client (never derived from content).
         self.session_id = str(uuid.uuid4())
         self._lock = threading.Lock()
-        #: conversation_uuid -> digest of the transcript the server holds under it (newest last)
-        self._held: OrderedDict[str, str] = OrderedDict()
-        #: transcript digest -> conversation_uuid, for stateless calls
-        self._by_transcript: Dict[str, str] = {}
+        #: conversation_uuid -> (caller, what it holds), for conversations no call is using
+        #: (newest last); a call takes its conversation out while it runs
+        self._held: OrderedDict[str, Tuple[Optional[str], _Held]] = OrderedDict()
+        #: (caller, transcript digest) -> conversation_uuid, for stateless calls
+        self._by_transcript: Dict[_Key, str] = {}
         #: every conversation_uuid this client has sent to (never started afresh again)
         self._used: OrderedDict[str, None] = OrderedDict()
 
@@ -274,29 +315,40 @@ class AIPKitProtocol(Protocol):
         """
         # Only a new message "0" can be sent as "0"; anything else needs no plan (and no
         # hash of the history, which prepare() computes anyway).
-        if conversation.prompt == "0" and self._plan(conversation, chat_id)[1] == "0":
+        if conversation.prompt == "0" and self._plan(conversation, chat_id, None)[1] == "0":
             raise ValueError(
                 "the message '0' counts as empty on AI Power 2.3+ sites, which refuse it; "
                 "send something else, e.g. 'zero' or '0.'")
 
-    def _plan(self, conversation: ParsedMessages, chat_id: Optional[str]
-              ) -> Tuple[Optional[str], str, Transcript]:
-        """Where the message goes and what is sent: ``(conversation_uuid, message, transcript)``,
-        the uuid None for a new conversation.
+    def _plan(self, conversation: ParsedMessages, chat_id: Optional[str], caller: Optional[str],
+              *, take: bool = False) -> Tuple[Optional[str], str, Transcript, Optional[_Held]]:
+        """Where the message goes and what is sent: ``(conversation_uuid, message, transcript,
+        held)``, the uuid None for a new conversation.
 
-        A call whose system message and earlier turns are exactly what the server holds for a
-        conversation of this client continues it, sending the new message alone; any other
-        call starts a new conversation with those turns written into the message.
+        A call of ``caller`` whose system message and earlier turns are exactly what the
+        server holds for a conversation of that caller, which no other call is using and
+        whose window still shows the system text, continues it, sending the new message
+        alone; any other call starts a new conversation with those turns written into the
+        message. ``take``: the call takes the conversation (see :meth:`release`).
         """
         transcript: Transcript = (conversation.system, conversation.history)
         digest = transcript_digest(*transcript)
         with self._lock:
-            if chat_id is not None:
-                if self._held.get(chat_id) == digest:
-                    return chat_id, conversation.prompt, transcript
-            elif digest in self._by_transcript:
-                return self._by_transcript[digest], conversation.prompt, transcript
-        return None, conversation.folded, transcript
+            found = chat_id if chat_id is not None else self._by_transcript.get((caller, digest))
+            owner, held = self._held.get(found, (None, None)) if found is not None else (None, None)
+            if held is not None and owner == caller and held.digest == digest \
+                    and self._within_window(conversation, held):
+                if take:
+                    del self._held[found]
+                    self._by_transcript.pop((caller, digest), None)
+                return found, conversation.prompt, transcript, held
+        return None, conversation.folded, transcript, None
+
+    def _within_window(self, conversation: ParsedMessages, held: _Held) -> bool:
+        """Whether the model still sees the system text when one more message is logged: it
+        is in the conversation's first message, and the site sends the last
+        ``max_messages`` logged messages upstream (counting the new one, to be safe)."""
+        return not conversation.system or held.messages + 1 <= self.max_messages
 
     def _new_conversation(self, chat_id: Optional[str]) -> str:
         """The caller's id for a new conversation if it is a fresh one of the server's form,
@@ -313,10 +365,22 @@ class AIPKitProtocol(Protocol):
 
     def prepare(self, client: ChatProvider, tokens: AIPKitTokens, conversation: ParsedMessages,
                 reply: Reply) -> _Turn:
-        conversation_uuid, message, transcript = self._plan(conversation, reply.chat_id)
+        conversation_uuid, message, transcript, held = self._plan(
+            conversation, reply.chat_id, reply.caller, take=True)
         if conversation_uuid is None:
             conversation_uuid = self._new_conversation(reply.chat_id)
+        turn = _Turn(conversation_uuid, conversation.prompt, transcript, "", reply.caller, held,
+                     "cached")
+        try:
+            turn.cache_key = self._cache(client, tokens, message)
+        except BaseException:
+            self.release(turn, reply)  # caching logs nothing: the conversation is as it was
+            raise
         reply.chat_id = conversation_uuid
+        return turn
+
+    def _cache(self, client: ChatProvider, tokens: AIPKitTokens, message: str) -> str:
+        """Cache the message on the site (the first request of two); its single-use key."""
         stamp = f"{int(time.time() * 1000)}-{''.join(secrets.choice(_BASE36) for _ in range(5))}"
         response = client.transport.request(
             "POST", tokens.ajax_url, provider=client.name,
@@ -332,7 +396,7 @@ class AIPKitProtocol(Protocol):
         answer = data.get("data") if isinstance(data, dict) else None
         key = answer.get("cache_key") if isinstance(answer, dict) else None
         if response.status_code == 200 and isinstance(key, str) and key:
-            return _Turn(conversation_uuid, conversation.prompt, transcript, key)
+            return key
         raise _cache_error(client, response, data)
 
     def send(self, client: ChatProvider, tokens: AIPKitTokens, prepared: _Turn,
@@ -347,10 +411,16 @@ class AIPKitProtocol(Protocol):
             query["post_id"] = tokens.post_id
         query["_ts"] = str(int(time.time() * 1000))
         query["_ajax_nonce"] = tokens.nonce
-        return client.transport.request(
-            "GET", f"{tokens.ajax_url}?{urlencode(query)}", provider=client.name, stream=True,
-            headers={"Accept": "text/event-stream", "Cache-Control": "no-cache"},
-        )
+        prepared.state = "sent"  # from here on, the site may log the message
+        try:
+            return client.transport.request(
+                "GET", f"{tokens.ajax_url}?{urlencode(query)}", provider=client.name, stream=True,
+                headers={"Accept": "text/event-stream", "Cache-Control": "no-cache"},
+            )
+        except errors.NetworkError as exc:
+            if exc.phase == "connect":
+                prepared.state = "cached"  # no connection: nothing reached the site
+            raise
 
     def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
                          ) -> NoReturn:
@@ -375,68 +445,67 @@ class AIPKitProtocol(Protocol):
     def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
                     response: requests.Response, tokens: AIPKitTokens, prepared: _Turn,
                     reply: Reply) -> Generator[str, None, bool]:
-        outcome = "unknown"  # "done"; "refused" before the site logged anything; or unknown
         started = False
-        try:
-            for name, event, data in events:
-                if name is None:
-                    delta = event.get("delta") if isinstance(event, dict) else None
-                    if isinstance(delta, str):
-                        started = True
-                        if delta:
-                            yield delta
-                    else:
-                        log.debug("%s: skipping an unnamed event without a delta", client.name)
-                elif name == "done":
-                    if isinstance(event, dict) and isinstance(event.get("citations"), list):
-                        reply.citations = event["citations"]
-                    outcome = "done"
-                    return True
-                elif name == "error":
-                    if not started:
-                        outcome = "refused"
-                    raise _stream_error(event, data, response, started)
-                elif name == "message_start":
+        for name, event, data in events:
+            if name is None:
+                delta = event.get("delta") if isinstance(event, dict) else None
+                if isinstance(delta, str):
                     started = True
-                elif name == "warning":
-                    text = str(event.get("error") if isinstance(event, dict) else data or "")
-                    log.warning("%s: the site warns: %s", client.name, text)
-                    reply.warnings.append(text)
-                elif name == "citations":
-                    if isinstance(event, dict):
-                        event = event.get("citations")
-                    reply.citations = event if isinstance(event, list) else reply.citations
-                elif name == "display_form_event":
-                    raise errors.ResponseError(
-                        f"the chatbot at {response.url} answered with a form to fill in instead "
-                        "of text (an AI Power Pro chat form), which this client cannot fill",
-                        url=response.url, status_code=response.status_code)
-                else:  # status, openai_response_id, grounding_metadata, ...: not answer text
-                    log.debug("%s: %s event", client.name, name)
-            return False
-        finally:
-            self._after_turn(prepared, reply, outcome)
+                    if delta:
+                        yield delta
+                else:
+                    log.debug("%s: skipping an unnamed event without a delta", client.name)
+            elif name == "done":
+                if isinstance(event, dict) and isinstance(event.get("citations"), list):
+                    reply.citations = event["citations"]
+                prepared.state = "done"
+                return True
+            elif name == "error":
+                if not started:
+                    prepared.state = "refused"  # refused before the upstream call
+                raise _stream_error(event, data, response, started)
+            elif name == "message_start":
+                started = True
+            elif name == "warning":
+                text = str(event.get("error") if isinstance(event, dict) else data or "")
+                log.warning("%s: the site warns: %s", client.name, text)
+                reply.warnings.append(text)
+            elif name == "citations":
+                if isinstance(event, dict):
+                    event = event.get("citations")
+                reply.citations = event if isinstance(event, list) else reply.citations
+            elif name == "display_form_event":
+                raise errors.ResponseError(
+                    f"the chatbot at {response.url} answered with a form to fill in instead "
+                    "of text (an AI Power Pro chat form), which this client cannot fill",
+                    url=response.url, status_code=response.status_code)
+            else:  # status, openai_response_id, grounding_metadata, ...: not answer text
+                log.debug("%s: %s event", client.name, name)
+        return False
 
-    def _after_turn(self, turn: _Turn, reply: Reply, outcome: str) -> None:
-        """Keep what the server now holds under the conversation; or, when it logged a message
-        whose answer did not arrive whole, forget the conversation, so the next turn starts a
-        new one and the model never sees that message twice."""
-        if outcome == "refused":
-            return  # refused before anything was logged: the conversation is as it was
+    def release(self, prepared: _Turn, reply: Reply) -> None:
+        """Give the turn's conversation back: holding the answered turn when the message was
+        answered whole; as it was when nothing was logged; or never again, when the site may
+        have logged the message without its answer (the model would see it twice)."""
+        turn = prepared
+        if turn.state == "done":
+            system, history = turn.transcript
+            answer = [reply.final_text] if reply.final_text is not None else reply.streamed.pieces()
+            digest = transcript_digest(system, history, ("user", [turn.prompt]), ("assistant", answer))
+            messages = (turn.held.messages if turn.held is not None else 0) + 2
+            self._keep(turn.conversation_uuid, turn.caller, _Held(digest, messages))
+        elif turn.state in ("cached", "refused") and turn.held is not None:
+            self._keep(turn.conversation_uuid, turn.caller, turn.held)
+        turn.held = None
+        turn.state = "released"
+
+    def _keep(self, conversation_uuid: str, caller: Optional[str], held: _Held) -> None:
         with self._lock:
-            old = self._held.pop(turn.conversation_uuid, None)
-            if old is not None and self._by_transcript.get(old) == turn.conversation_uuid:
-                del self._by_transcript[old]
-            if outcome == "done":
-                system, history = turn.transcript
-                answer = [reply.final_text] if reply.final_text is not None else reply.streamed.pieces()
-                held = transcript_digest(system, history, ("user", [turn.prompt]), ("assistant", answer))
-                self._held[turn.conversation_uuid] = held
-                self._by_transcript[held] = turn.conversation_uuid
-                while len(self._held) > _MAX_CONVERSATIONS:
-                    _, dropped = self._held.popitem(last=False)
-                    if self._by_transcript.get(dropped) is not None:
-                        del self._by_transcript[dropped]
+            self._held[conversation_uuid] = (caller, held)
+            self._by_transcript[(caller, held.digest)] = conversation_uuid
+            while len(self._held) > _MAX_CONVERSATIONS:
+                _, (old_caller, dropped) = self._held.popitem(last=False)
+                self._by_transcript.pop((old_caller, dropped.digest), None)
 
 
 class AIPKit(ChatProvider):
@@ -452,6 +521,9 @@ class AIPKit(ChatProvider):
     first in the page is used. The site keeps the conversation: a call whose earlier turns are
     what this client's conversation already sent and received continues it; any other list of
     earlier turns (or a system message) starts a new one, written into the new message.
+    ``max_messages`` is the bot's setting of that name on the site (how many logged messages
+    go to the model; the plugin's default is 15): a conversation with a system message is
+    started afresh before its first message, which carries the system text, would slide out.
     :class:`~chatgpt_providers.AIPower` speaks this protocol too, when the page shows it.
     """
 
@@ -462,10 +534,12 @@ class AIPKit(ChatProvider):
     protocol: AIPKitProtocol
 
     def __init__(self, base_url: Optional[str] = None, *, page: str = "/",
-                 bot_id: Union[str, int, None] = None, **options: Any) -> None:
+                 bot_id: Union[str, int, None] = None, max_messages: int = DEFAULT_MAX_MESSAGES,
+                 **options: Any) -> None:
         super().__init__(base_url, **options)
         self.protocol = AIPKitProtocol(page_url=self._page_url(page),
-                                       bot_id=None if bot_id is None else str(bot_id))
+                                       bot_id=None if bot_id is None else str(bot_id),
+                                       max_messages=max_messages)
 
 
 
@@ -530,7 +604,12 @@ def _cache_error(client: ChatProvider, response: requests.Response, data: Any) -
     if status == 400 and response.content.strip() == b"0":
         return _gone(response)
     if status != 200 and not isinstance(data, dict):
-        return client.transport.http_error(response, provider=client.name, what="the message")
+        error = client.transport.http_error(response, provider=client.name, what="the message")
+        if status == 403 and not isinstance(error, errors.BlockedError):
+            # WordPress's own refusal page ("The link you followed has expired."), as a page
+            # cache or a security plugin serves it: the plugin's script refreshes the nonce.
+            return NonceRefused(response, "HTTP 403 (an HTML page)")
+        return error
     if status >= 500 or code == "sse_cache_db_insert_failed":
         return errors.ServerError(
             f"the site could not take the message ({code or 'HTTP ' + str(status)}: {message!r}); "
