@@ -335,9 +335,10 @@ class AIPKitProtocol(Protocol):
         digest = transcript_digest(*transcript)
         with self._lock:
             found = chat_id if chat_id is not None else self._by_transcript.get((caller, digest))
-            owner, held = self._held.get(found, (None, None)) if found is not None else (None, None)
-            if held is not None and owner == caller and held.digest == digest \
-                    and self._within_window(conversation, held):
+            entry = self._held.get(found) if found is not None else None
+            if found is not None and entry is not None and entry[0] == caller \
+                    and entry[1].digest == digest and self._within_window(conversation, entry[1]):
+                held = entry[1]
                 if take:
                     del self._held[found]
                     self._by_transcript.pop((caller, digest), None)
