@@ -28,6 +28,7 @@ from .errors import (
     AllProvidersFailedError,
     AuthenticationError,
     BlockedError,
+    CrossOriginError,
     NetworkError,
     NonceError,
     ProviderError,
@@ -101,6 +102,7 @@ __all__ = [
     "ServerError",
     "ResponseError",
     "UnsupportedSiteError",
+    "CrossOriginError",
     "NetworkError",
     # "TimeoutError" is left out on purpose: a star import must not shadow the built-in.
     "StreamInterruptedError",

@@ -10,7 +10,8 @@ Catch at whatever level suits you::
     ├── RejectedError             the site refused this message (empty, too long, banned words, ...)
     ├── ServerError               the site reported a failure (AI Engine ``error``, 5xx, upstream error)
     ├── ResponseError             unexpected status or content (HTML where JSON was due, ...)
-    │   └── UnsupportedSiteError  no supported chatbot on the site (plugin missing, AI Power 2.3+)
+    │   ├── UnsupportedSiteError  no supported chatbot on the site (plugin missing, AI Power 2.3+)
+    │   └── CrossOriginError      a page directed a request to another origin than the site's
     ├── NetworkError              the connection could not be made or broke before a response
     │   └── TimeoutError          connect or read timeout (also a built-in ``TimeoutError``)
     ├── StreamInterruptedError    the connection ended before the reply's end marker
@@ -45,6 +46,7 @@ __all__ = [
     "ServerError",
     "ResponseError",
     "UnsupportedSiteError",
+    "CrossOriginError",
     "NetworkError",
     "TimeoutError",
     "StreamInterruptedError",
@@ -236,6 +238,12 @@ class ResponseError(ProviderError):
 
 class UnsupportedSiteError(ResponseError):
     """The site runs no chatbot this client supports (plugin missing, or AI Power 2.3+)."""
+
+
+class CrossOriginError(ResponseError):
+    """A page (or ``page=``) directed a request to another origin than the client's site:
+    another scheme, host or port. Nothing was sent there; the message names both origins.
+    Only the upgrade from ``http`` to ``https`` on the same host is followed."""
 
 
 class NetworkError(ProviderError):

@@ -197,7 +197,7 @@ class ChatProvider(ChatAPI):
             raise ValueError(f"total_timeout must be positive seconds or None; got {total_timeout!r}")
         self.transport = Transport(
             proxy=proxy, proxies=proxies, timeout=timeout, headers=headers, verify=verify,
-            session=session, max_body_bytes=max_body_bytes,
+            session=session, max_body_bytes=max_body_bytes, site=self.base_url,
         )
         #: When failed calls are tried again (before any text only).
         self.retry_policy = retry_policy or RetryPolicy(retries=retries, max_retry_wait=max_retry_wait)

@@ -237,6 +237,7 @@ class Transport:
         verify: Union[bool, str] = True,
         session: Optional[requests.Session] = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        site: Optional[str] = None,
     ) -> None:
         if proxy is not None and proxies is not None:
             raise ValueError("pass either proxy= (one URL for all schemes) or proxies= (a dict), not both")
@@ -260,6 +261,9 @@ class Transport:
         if verify is not True:
             self.session.verify = verify
         self.max_body_bytes = max_body_bytes
+        #: The site this transport serves: requests go to its origin (or its https upgrade)
+        #: only, wherever a page directs them. None: any address (detection, tools).
+        self.site = site
         # requests re-reads proxy variables and ~/.netrc from the environment on every request;
         # for sessions made here that is done once per site instead (same result, half the
         # client's CPU per request: benchmark rows 2 and 7).
@@ -396,6 +400,8 @@ class Transport:
             for value in secret_headers.values():
                 self.hold_secret(value)
         self._check_address(url, url, provider, None)
+        if self.site is not None and not keeps_credentials(self.site, url):
+            raise _cross_origin(self.site, url, provider)
         target = url
         overrides = call_overrides.get()
         call_headers = overrides[1] if overrides else None
@@ -789,6 +795,29 @@ def time_left() -> Optional[float]:
     if limit is None:
         return None
     return limit[0] - time.monotonic()
+
+
+def _cross_origin(site: str, url: str, provider: str) -> errors.CrossOriginError:
+    """The error for a request a page directed elsewhere than the client's site."""
+    ours, theirs = _origin_text(site), _origin_text(url)
+    return errors.CrossOriginError(
+        f"refused to send a request to {theirs}: the client talks to {ours} only, and a page "
+        f"(or page=) directed it to another origin (scheme, host and port must match, or be the "
+        f"https upgrade of the same host); if the chatbot really lives on {theirs}, pass "
+        f"base_url='{theirs}'",
+        provider=provider, url=url.split("?", 1)[0],
+    )
+
+
+def _origin_text(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, the port shown only when it is not the default.
+
+    >>> _origin_text("https://Site.example:443/wp-json"), _origin_text("http://s.example:8080/a?b")
+    ('https://site.example', 'http://s.example:8080')
+    """
+    scheme, host, port = origin(url)
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" + ("" if port == _DEFAULT_PORTS.get(scheme) else f":{port}")
 
 
 def _never_connected(exc: BaseException) -> bool:

@@ -264,21 +264,17 @@ class AIPKitProtocol(Protocol):
         )
 
     def _ajax_url(self, client: ChatProvider, named: Any) -> str:
+        """Where the bot's ``data-config`` sends messages (the site's admin-ajax.php by
+        default). The transport refuses it when it is on another origin than the site."""
         default = client.base_url + "/wp-admin/admin-ajax.php"
         if not isinstance(named, str) or not named.strip():
             return default
         named = named.strip()
-        host = _bare_host(named)
-        # The nonce goes there: only to this very site (www. and http/https aside).
-        if urlsplit(named).scheme in ("http", "https") and host == _bare_host(client.base_url):
-            try:
-                named.encode("ascii")
-            except UnicodeEncodeError:
-                return default
-            return named
-        log.info("%s: the page names admin-ajax.php on another host (%s); using %s",
-                 client.name, host, default)
-        return default
+        try:
+            named.encode("ascii")
+        except UnicodeEncodeError:
+            return default
+        return named if urlsplit(named).scheme in ("http", "https") else default
 
     def refresh_nonce(self, client: ChatProvider, stale: AIPKitTokens) -> Optional[AIPKitTokens]:
         """A new nonce from ``aipkit_get_frontend_chat_nonce`` (2.3.41+); None when the site
@@ -551,12 +547,6 @@ class AIPKit(ChatProvider):
         36
         """
         return str(uuid.uuid4())
-
-
-def _bare_host(url: str) -> str:
-    """The host of ``url``, lower-case, without a leading ``www.``."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host
 
 
 # -- errors ------------------------------------------------------------------------------
