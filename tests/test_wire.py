@@ -781,3 +781,64 @@ def test_a_nonce_refresh_asks_caches_for_a_fresh_page():
         assert "no-cache" not in first.headers.get("cache-control", "")
         assert refresh.headers["cache-control"] == "no-cache"
         assert refresh.headers["pragma"] == "no-cache"
+
+
+# -- one deadline for the whole call, whatever the framing ---------------------------------
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close-delimited", "gzip close-delimited", "gzip chunked"])
+def test_total_timeout_ends_a_quiet_stream_on_every_framing(framing):
+    import zlib
+
+    client_gave_up = threading.Event()
+
+    def script(request: Request, conn: Connection) -> None:
+        if request.method == "GET":
+            conn.send(response(body=power_page(server.url)))
+            return
+        body = power_events("Hel")
+        head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        if framing.startswith("gzip"):
+            head += "Content-Encoding: gzip\r\n"
+            packer = zlib.compressobj(wbits=31)
+            body = packer.compress(body) + packer.flush(zlib.Z_SYNC_FLUSH)
+        if framing.endswith("chunked"):
+            conn.send((head + "Transfer-Encoding: chunked\r\n\r\n").encode() + chunk(body))
+        else:
+            conn.send((head + "Connection: close\r\n\r\n").encode() + body)
+        if conn.wait_for_client_close(timeout=20):  # quiet until the client gives up
+            client_gave_up.set()
+        conn.close()
+
+    with RawServer(script) as server:
+        bot = AIPower(server.url, timeout=(3, 30), total_timeout=0.5, retries=0)
+        with pytest.raises(errors.TimeoutError) as info:
+            bot.complete("Hi")
+        assert info.value.phase == "total" and "total_timeout=0.5" in str(info.value)
+        assert info.value.partial_text == "Hel"
+        assert client_gave_up.wait(5)
+
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close-delimited", "gzip close-delimited"])
+def test_the_deadline_reaches_the_socket_of_every_framing(framing):
+    # Each read is bounded by what is left of total_timeout through the socket's timeout;
+    # a close-delimited body's connection lets go of its socket, so it is found by the reader.
+    from chatgpt_providers.core.transport import _socket_of
+
+    def script(request: Request, conn: Connection) -> None:
+        head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        if framing.startswith("gzip"):
+            head += "Content-Encoding: gzip\r\n"
+        tail = "Transfer-Encoding: chunked\r\n\r\n" if framing == "chunked" else "Connection: close\r\n\r\n"
+        conn.send((head + tail).encode())
+        conn.wait_for_client_close(timeout=10)
+
+    with RawServer(script) as server:
+        transport = Transport()
+        answer = transport.request("GET", server.url, provider="test", stream=True)
+        sock = _socket_of(answer.raw)
+        assert sock is not None
+        server_side = server._connections[0].sock.getpeername()
+        assert sock.getsockname() == server_side
+        answer.close()

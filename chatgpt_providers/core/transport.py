@@ -663,7 +663,7 @@ class Transport:
         ...     transport.end_stream(page)
         """
         raw = response.raw
-        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        sock = _socket_of(raw)
         try:
             if sock is None:
                 return
@@ -690,7 +690,7 @@ class Transport:
             return
         if left <= 0:
             raise self._total_timeout_error(provider, url)
-        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        sock = _socket_of(raw)
         if sock is not None:
             sock.settimeout(min(self.call_timeout()[1], left))  # the next request resets it
 
@@ -795,6 +795,18 @@ def time_left() -> Optional[float]:
     if limit is None:
         return None
     return limit[0] - time.monotonic()
+
+
+def _socket_of(raw: Any) -> Optional[socket.socket]:
+    """The socket a streamed body is read from, whatever its framing. A body that ends when
+    the connection closes has been let go by its connection (``raw.connection.sock`` is
+    None); http.client's reader still holds the socket, and its timeout is what bounds the
+    next read."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:
+        reader = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client's buffered reader
+        sock = getattr(getattr(reader, "raw", None), "_sock", None)  # its socket.SocketIO
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def _cross_origin(site: str, url: str, provider: str) -> errors.CrossOriginError:
