@@ -257,3 +257,27 @@ def test_a_403_html_page_twice_is_an_authentication_error(kit_site):
     with pytest.raises(AuthenticationError):
         bot.complete("Hi")
     assert [m for m in kit_site.conversations() if "Hi" in m] == []
+
+
+# -- 9. no secret in any log record ----------------------------------------------------------
+
+def test_no_nonce_guest_id_or_cache_key_in_any_log_record_at_any_level(caplog):
+    import logging
+
+    from chatgpt_providers import AIEngine, AIPower
+
+    caplog.set_level(logging.DEBUG)  # every logger: the library's and urllib3's request lines
+    with LocalSite(delay=0, plugins=("ai-engine", "aipkit")) as site:
+        kit = AIPKit(site.url)
+        kit.complete("Hi")
+        AIEngine(site.url).complete("Hi")
+        caches = [r for r in site.requests if r.route == "aipkit_cache"]
+        secrets = [kit.protocol.session_id, site.aipkit_nonce, site.engine_nonce]
+    with LocalSite(delay=0, plugins=("ai-power",)) as legacy:
+        AIPower(legacy.url).complete("Hi")
+        secrets.append(legacy.power_nonce)
+    assert caches
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("aipkit_frontend_chat_stream" in line for line in lines)  # urllib3's request line
+    leaked = [line for line in lines for secret in secrets if secret in line]
+    assert leaked == []

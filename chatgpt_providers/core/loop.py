@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["stream_reply", "answer_kind"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 
 class _Attempt:

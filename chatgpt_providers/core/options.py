@@ -14,7 +14,7 @@ from typing import Any, Dict, FrozenSet, List, Mapping
 __all__ = ["SAMPLING_OPTIONS", "GPT4FREE_OPTIONS", "IGNORED_OPTIONS", "split_options",
            "build_client"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 #: Sampling settings: the site's bot settings decide them, so they are accepted and ignored.
 SAMPLING_OPTIONS: FrozenSet[str] = frozenset({

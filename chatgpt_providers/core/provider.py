@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatAPI", "ChatProvider"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 #: What a protocol needs from the site for a message (nonce and settings): its own record.
 Tokens = Any

@@ -23,11 +23,12 @@ import requests.hooks
 import urllib3.exceptions
 
 from .. import errors
+from .logs import guard as guard_logs
 
 __all__ = ["Transport", "Timeout", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "call_deadline",
            "call_overrides", "time_left", "origin", "keeps_credentials", "page_text"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 Timeout = Union[float, Tuple[float, float]]
 #: ``(connect, read)`` seconds. The read timeout bounds the gap between two reads of a stream.
@@ -274,6 +275,7 @@ class Transport:
         #: Nonces this client was handed (most recent last), masked in every error.
         self._held: Dict[str, None] = {}
         self._held_lock = threading.Lock()
+        guard_logs(self)  # and in every log record, the library's and urllib3's
 
     def close(self) -> None:
         """Close the session if this Transport created it (a session you passed in stays open).

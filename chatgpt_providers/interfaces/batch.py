@@ -14,7 +14,7 @@ from ..core.results import Answer
 
 __all__ = ["run_batch", "RateGate"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 #: Seconds to pause new work after a rate limit that named no wait.
 DEFAULT_PAUSE = 2.0

@@ -14,7 +14,7 @@ from ..core.results import Reply
 
 __all__ = ["RetryProvider"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 
 class RetryProvider(ChatAPI):

@@ -64,7 +64,7 @@ __all__ = ["Client", "Stream", "ChatCompletion", "ChatCompletionChunk", "Choice"
            "ChatCompletionMessage", "ChoiceDelta", "CompletionUsage", "Model", "ModelPage",
            "IGNORED_PARAMETERS"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 #: OpenAI parameters that make no sense for these sites, and gpt4free's ``Client`` extras
 #: (``web_search``, ``api_key``, ...): accepted and ignored (the site's bot settings decide).

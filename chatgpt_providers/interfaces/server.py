@@ -63,7 +63,7 @@ __all__ = ["create_app", "ChatCompletionsApp", "Models", "APIServer", "serve_api
            "error_for", "parse_site", "DEFAULT_PORT", "DEFAULT_THREADS", "MAX_BODY_BYTES",
            "PRESET_MODELS", "AUTO", "INSTALL_HINT", "API_KEY_VARIABLE", "is_loopback"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 #: The port ``chatgpt-providers api`` listens on unless told otherwise (gpt4free's).
 DEFAULT_PORT = 1337

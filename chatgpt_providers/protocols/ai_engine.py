@@ -29,7 +29,7 @@ from ..core.sse import JsonEvent, json_or_none
 
 __all__ = ["AIEngine", "Chatgpt4Online", "EngineProtocol", "EngineTokens"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 _NONCE_CODES = ("rest_cookie_invalid_nonce", "rest_forbidden", "rest_not_logged_in")
 #: ``live`` subtypes that carry answer text (no subtype at all does too).

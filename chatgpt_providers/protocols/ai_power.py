@@ -33,7 +33,7 @@ from .aipkit import DEFAULT_MAX_MESSAGES, AIPKitProtocol, AIPKitTokens, find_aip
 
 __all__ = ["AIPower", "ChatGptt", "PowerProtocol", "PowerTokens"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 _ACTIONS = {"shortcode": "wpaicg_chat_shortcode_message", "widget": "wpaicg_chatbox_message"}
 _NONCE_FAILURES = ("nonce verification failed", "invalid nonce")

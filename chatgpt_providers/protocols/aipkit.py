@@ -37,7 +37,7 @@ from ..core.sse import JsonEvent, json_or_none
 
 __all__ = ["AIPKit", "AIPKitProtocol", "AIPKitTokens", "find_aipkit_bots", "aipkit_version"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 #: Class tokens of an element that carries a bot's ``data-config``.
 CONTAINER_CLASSES = ("aipkit_chat_container", "aipkit_popup_wrapper")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["FAULTS", "RecordedRequest", "StandInPlugin", "SiteHandler", "make_reply", "words",
            "new_nonce", "encode_event", "malformed"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatgpt_providers")
 
 FAULTS = (
     "error_event", "limited", "drop", "expired_nonce", "rate_limit", "http_500", "http_502",
