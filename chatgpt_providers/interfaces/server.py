@@ -37,27 +37,25 @@ import json
 import logging
 import math
 import os
-import secrets
 import threading
 import time
 from http import HTTPStatus
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from .. import errors
-from ..core.messages import parse_messages
 from ..core.provider import ChatAPI, ChatProvider
 from ..core.results import Reply
 from .compat import resolve_provider
-from .openai_style import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionMessage,
-    Choice,
-    ChoiceDelta,
-    ChunkChoice,
-    CompletionUsage,
+from .openai_translation import (
+    CompletionRequest,
+    RequestError,
+    completion,
+    completion_chunks,
+    cut_at_stop,
+    translate_request,
 )
+from .openai_types import ChatCompletionChunk
 
 __all__ = ["create_app", "ChatCompletionsApp", "Models", "APIServer", "serve_api", "APIError",
            "error_for", "parse_site", "DEFAULT_PORT", "DEFAULT_THREADS", "MAX_BODY_BYTES",
@@ -336,106 +334,37 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _full_usage(raw: Any) -> Optional[Dict[str, int]]:
-    """OpenAI's ``usage`` from the site's figures: all three numbers (a missing one derived
-    from the other two), or None. Never invented.
+class _ChunkEncoder:
+    """A stream's chunks as SSE ``data:`` events in OpenAI's wire form: ``usage`` present
+    (null until the last chunk) only when asked for, ``delta`` without null fields. A plain
+    text delta is the stream's template with the text put in: no object tree per delta."""
 
-    >>> _full_usage({"prompt_tokens": 3, "completion_tokens": 2})
-    {'prompt_tokens': 3, 'completion_tokens': 2, 'total_tokens': 5}
-    >>> _full_usage({"total_tokens": 5}) is None, _full_usage(None) is None
-    (True, True)
-    """
-    usage = CompletionUsage.from_site(raw)
-    if usage is None:
-        return None
-    prompt, completion, total = usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
-    if total is None and prompt is not None and completion is not None:
-        total = prompt + completion
-    elif completion is None and prompt is not None and total is not None and total >= prompt:
-        completion = total - prompt
-    elif prompt is None and completion is not None and total is not None and total >= completion:
-        prompt = total - completion
-    if prompt is None or completion is None or total is None:
-        return None
-    return CompletionUsage(prompt, completion, total).model_dump()
+    __slots__ = ("include_usage", "_template")
 
+    def __init__(self, include_usage: bool) -> None:
+        self.include_usage = include_usage
+        self._template: Optional[Tuple[str, bytes, bytes]] = None  # (provider, head, tail)
 
-def _text_of(index: int, content: Any) -> str:
-    """A message's content as text: a str, or OpenAI's list of ``{"type": "text"}`` parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind != "text" or not isinstance(part.get("text"), str):
-                raise APIError(400, f"messages[{index}].content has a part of type {kind!r}; "
-                                    "these sites take text only", param=f"messages[{index}].content",
-                               code="unsupported_content")
-            texts.append(part["text"])
-        return "\n".join(texts)
-    raise APIError(400, f"messages[{index}].content must be a string or a list of text parts; got "
-                        f"{type(content).__name__}", param=f"messages[{index}].content",
-                   code="invalid_value")
+    def encode(self, chunk: ChatCompletionChunk) -> bytes:
+        choice = chunk.choices[0] if chunk.choices else None
+        if (choice is not None and choice.finish_reason is None and choice.delta.role is None
+                and chunk.usage is None and choice.delta.content is not None):
+            template = self._template
+            if template is None or template[0] != chunk.provider:
+                choice.delta.content, text = _MARK, choice.delta.content
+                head, _, tail = self._dump(chunk).partition(_dumps(_MARK))
+                choice.delta.content = text
+                template = self._template = (chunk.provider, head, tail)
+            return template[1] + _dumps(choice.delta.content) + template[2]
+        return self._dump(chunk)
 
-
-def _messages(value: Any) -> List[Dict[str, Any]]:
-    """OpenAI's ``messages`` as the SDK takes them (``developer`` is a system message)."""
-    if not isinstance(value, list) or not value:
-        raise APIError(400, "messages must be a non-empty list of {\"role\", \"content\"} objects "
-                            "ending with the user's turn", param="messages",
-                       code="missing_required_parameter" if value is None else "invalid_value")
-    out = []
-    for index, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise APIError(400, f"messages[{index}] must be an object like "
-                                "{\"role\": \"user\", \"content\": \"Hi\"}", param="messages",
-                           code="invalid_value")
-        role = item.get("role")
-        if role in ("tool", "function") or item.get("tool_calls") or item.get("function_call"):
-            raise APIError(400, f"messages[{index}] is a tool call or result; these sites do not "
-                                "support tools", param="messages", code="unsupported_parameter")
-        if role == "developer":
-            role = "system"
-        out.append({"role": role, "content": _text_of(index, item.get("content"))})
-    try:
-        parse_messages(cast(List[Dict[str, str]], out))
-    except ValueError as exc:
-        raise APIError(400, str(exc), param="messages", code="invalid_value") from None
-    return out
-
-
-def _check_request(body: Mapping[str, Any]) -> None:
-    """Refuse what cannot be honoured; sampling options are accepted and ignored."""
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise APIError(400, "stream must be true or false", param="stream", code="invalid_type")
-    n = body.get("n")
-    if n is not None and n != 1:
-        raise APIError(400, "n must be 1: the sites give one answer per message", param="n",
-                       code="unsupported_value")
-    for name in ("tools", "functions"):
-        if body.get(name):
-            raise APIError(400, f"{name} are not supported: these sites answer with text only",
-                           param=name, code="unsupported_parameter")
-    response_format = body.get("response_format")
-    if response_format is not None and (not isinstance(response_format, dict)
-                                        or response_format.get("type") != "text"):
-        raise APIError(400, "response_format is not supported (JSON modes cannot be enforced on "
-                            "these sites); leave it out or use {\"type\": \"text\"}",
-                       param="response_format", code="unsupported_parameter")
-    if body.get("logprobs"):
-        raise APIError(400, "logprobs are not available from these sites", param="logprobs",
-                       code="unsupported_parameter")
-    modalities = body.get("modalities")
-    if modalities is not None and (not isinstance(modalities, list)
-                                   or any(m != "text" for m in modalities)):
-        raise APIError(400, "only the text modality is supported", param="modalities",
-                       code="unsupported_value")
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise APIError(400, "stream_options must be an object like {\"include_usage\": true}",
-                       param="stream_options", code="invalid_type")
+    def _dump(self, chunk: ChatCompletionChunk) -> bytes:
+        value = chunk.model_dump()
+        for item in value["choices"]:
+            item["delta"] = {k: v for k, v in item["delta"].items() if v is not None}
+        if not self.include_usage:
+            value.pop("usage")
+        return b"data: " + _dumps(value) + b"\n\n"
 
 
 class _Exchange:
@@ -656,80 +585,65 @@ class ChatCompletionsApp:
                                 f"{', '.join(self.models.ids())} (GET /v1/models lists them)",
                            param="model", code="missing_required_parameter")
         exchange.model = name[:80]
-        messages = _messages(body.get("messages"))
-        _check_request(body)
+        try:
+            request = translate_request(body)
+        except RequestError as exc:
+            raise APIError(400, exc.message, param=exc.param, code=exc.code) from None
         model = self.models.lookup(name)
         if model is None:
             raise self._unknown_model(name)
         exchange.model = model
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("request for %s: %d messages, options ignored: %s", model, len(messages),
-                      sorted(set(body) - {"model", "messages", "stream", "stream_options"}))
+        if request.unknown or request.ignored:
+            log.debug("request for %s: %d messages, options ignored: %s", model,
+                      len(request.messages), request.ignored + request.unknown)
         client = self.models.client(model)
-        if body.get("stream"):
+        if request.stream:
             exchange.stream = True
-            options = body.get("stream_options") or {}
-            return self._stream(client, model, messages, bool(options.get("include_usage")),
-                                exchange, start_response)
+            return self._stream(client, model, request, exchange, start_response)
+        reply = Reply()
         try:
-            reply = client.reply(messages)
+            if request.stop:
+                texts = cut_at_stop(client.stream(request.messages, reply=reply), request.stop)
+                text: Optional[str] = "".join(texts)
+            else:
+                reply, text = client.reply(request.messages), None
         except errors.ProviderError as exc:
             raise error_for(exc) from None
-        done = ChatCompletion(
-            id=f"chatcmpl-{secrets.token_hex(12)}", created=int(time.time()), model=model,
-            provider=_provider_name(client, reply),
-            choices=[Choice(0, ChatCompletionMessage(reply.text))]).model_dump()
-        done["usage"] = _full_usage(reply.usage)
-        return self._json(exchange, start_response, 200, done)
+        except ValueError as exc:  # the plugin refuses this message (Protocol.check)
+            raise APIError(400, str(exc), param="messages", code="invalid_value") from None
+        return self._json(exchange, start_response, 200,
+                          completion(client, model, reply, text).model_dump())
 
-    def _stream(self, client: ChatAPI, model: str, messages: List[Dict[str, Any]],
-                include_usage: bool, exchange: _Exchange,
-                start_response: StartResponse) -> Iterable[bytes]:
+    def _stream(self, client: ChatAPI, model: str, request: CompletionRequest,
+                exchange: _Exchange, start_response: StartResponse) -> Iterable[bytes]:
         reply = Reply()
-        texts = client.stream(messages, reply=reply)
+        chunks = completion_chunks(client, model, _lazy_texts(client, request, reply), reply,
+                                   include_usage=request.include_usage)
         try:
             # The status waits for the first text, so a failure before any text is a real
             # HTTP error (429, 502, 504) that clients raise and retry as they do with OpenAI.
-            first = next(texts, "")
+            first = next(chunks)
         except errors.ProviderError as exc:
-            _close(texts)
+            _close(chunks)
             raise error_for(exc) from None
+        except ValueError as exc:  # the plugin refuses this message (Protocol.check)
+            _close(chunks)
+            raise APIError(400, str(exc), param="messages", code="invalid_value") from None
         except BaseException:
-            _close(texts)
+            _close(chunks)
             raise
         exchange.status = 200
         start_response("200 OK", [("Content-Type", _SSE), ("Cache-Control", "no-cache"),
                                   ("X-Accel-Buffering", "no"), *exchange.headers])
-        events = self._events(client, model, first, texts, reply, include_usage, exchange)
-        return _Body(events, texts, exchange)
+        events = self._events(model, first, chunks, _ChunkEncoder(request.include_usage), exchange)
+        return _Body(events, chunks, exchange)
 
-    def _events(self, client: ChatAPI, model: str, first: str, texts: Iterator[str], reply: Reply,
-                include_usage: bool, exchange: _Exchange) -> Iterator[bytes]:
-        ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
-        usage_field: Dict[str, Any] = {"usage": None} if include_usage else {}
-
-        def chunk(delta: ChoiceDelta, finish: Optional[str] = None) -> bytes:
-            value = ChatCompletionChunk(ident, created, model, _provider_name(client, reply),
-                                        [ChunkChoice(0, delta, finish)]).model_dump()
-            choice = value["choices"][0]
-            choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
-            value.pop("usage")  # present (null until the last chunk) only when asked for, as OpenAI
-            value.update(usage_field)
-            return b"data: " + _dumps(value) + b"\n\n"
-
-        # Each delta is this template with its text put in (the delta is {"content": text}):
-        # no object tree per delta. The first one also says who speaks.
-        head, _, tail = chunk(ChoiceDelta(content=_MARK)).partition(_dumps(_MARK))
+    def _events(self, model: str, first: ChatCompletionChunk, chunks: Iterator[ChatCompletionChunk],
+                encoder: _ChunkEncoder, exchange: _Exchange) -> Iterator[bytes]:
         try:
-            yield head + _dumps(first) + b',"role":"assistant"' + tail
-            for text in texts:
-                yield head + _dumps(text) + tail
-            yield chunk(ChoiceDelta(content=""), "stop")
-            if include_usage:
-                last = ChatCompletionChunk(ident, created, model, _provider_name(client, reply),
-                                           []).model_dump()
-                last["usage"] = _full_usage(reply.usage)
-                yield b"data: " + _dumps(last) + b"\n\n"
+            yield encoder.encode(first)
+            for chunk in chunks:
+                yield encoder.encode(chunk)
             yield _DONE
         except errors.ProviderError as exc:
             exchange.outcome = f"{type(exc).__name__} after {len(exc.partial_text)} characters"
@@ -744,8 +658,14 @@ class ChatCompletionsApp:
             exchange.outcome = "client went away"
             raise
         finally:
-            _close(texts)
+            _close(chunks)
             exchange.log()
+
+
+def _lazy_texts(client: ChatAPI, request: CompletionRequest, reply: Reply) -> Iterator[str]:
+    """The reply's texts cut at ``stop``; the call starts (and ``check`` raises) at the first
+    ``next``, so every failure before the first text is answered the same way."""
+    yield from cut_at_stop(client.stream(request.messages, reply=reply), request.stop)
 
 
 def _close(thing: Any) -> None:
@@ -762,7 +682,7 @@ class _Body:
 
     __slots__ = ("_events", "_texts", "_exchange")
 
-    def __init__(self, events: Iterator[bytes], texts: Iterator[str], exchange: _Exchange) -> None:
+    def __init__(self, events: Iterator[bytes], texts: Iterator[Any], exchange: _Exchange) -> None:
         self._events = events
         self._texts = texts
         self._exchange = exchange
@@ -774,10 +694,6 @@ class _Body:
         self._events.close()  # type: ignore[attr-defined]
         _close(self._texts)
         self._exchange.log()
-
-
-def _provider_name(client: ChatAPI, reply: Reply) -> str:
-    return reply.provider or str(getattr(client, "name", type(client).__name__))
 
 
 def _route(path: str) -> Tuple[str, Optional[str]]:
