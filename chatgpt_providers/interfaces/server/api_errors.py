@@ -61,6 +61,8 @@ def error_for(exc: errors.ProviderError) -> APIError:
     (429, [('Retry-After', '3')], 'rate_limit_error')
     >>> error_for(errors.TimeoutError("no answer in 60 s")).status
     504
+    >>> error_for(errors.RateLimitError("quota used up", status_code=200)).headers
+    [('x-should-retry', 'false')]
     """
     message = f"{exc.provider}: {exc}" if exc.provider else str(exc)
     code = _snake(type(exc).__name__)
@@ -69,11 +71,12 @@ def error_for(exc: errors.ProviderError) -> APIError:
         if all(isinstance(e, errors.RateLimitError) for e in kinds):
             waits = [e.retry_after for e in kinds if isinstance(e, errors.RateLimitError)]
             known = [w for w in waits if w is not None]
-            return _rate_limited(message, code, min(known) if len(known) == len(waits) else None)
+            return _rate_limited(message, code, min(known) if len(known) == len(waits) else None,
+                                 spent=all(_quota_spent(e) for e in kinds))
         if all(isinstance(e, errors.TimeoutError) for e in kinds):
             return APIError(504, message, type="timeout_error", code=code, headers=_NO_RETRY)
     if isinstance(exc, errors.RateLimitError):
-        return _rate_limited(message, code, exc.retry_after)
+        return _rate_limited(message, code, exc.retry_after, spent=_quota_spent(exc))
     if isinstance(exc, errors.TimeoutError):
         return APIError(504, message, type="timeout_error", code=code, headers=_NO_RETRY)
     if isinstance(exc, errors.RejectedError):
@@ -86,9 +89,20 @@ def error_for(exc: errors.ProviderError) -> APIError:
 _NO_RETRY = (("x-should-retry", "false"),)
 
 
-def _rate_limited(message: str, code: str, retry_after: Optional[float]) -> APIError:
+def _quota_spent(exc: errors.ProviderError) -> bool:
+    """A plugin's used-up quota (AI Power's ``tokenLimitReached``, 2.3+'s ``quota_notice``):
+    a rate limit the site reported inside a normal answer, naming no wait. Only an HTTP 429
+    or a named wait is a transient limit that a retry may get past."""
+    return (isinstance(exc, errors.RateLimitError) and exc.status_code != 429
+            and exc.retry_after is None)
+
+
+def _rate_limited(message: str, code: str, retry_after: Optional[float], *,
+                  spent: bool) -> APIError:
     headers: List[Tuple[str, str]] = []
-    if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
+    if spent:  # retrying would send the message again to a site that will refuse it again
+        headers.extend(_NO_RETRY)
+    elif retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
         headers.append(("Retry-After", str(max(1, math.ceil(retry_after)))))
     return APIError(429, message, type="rate_limit_error", code=code, headers=headers)
 

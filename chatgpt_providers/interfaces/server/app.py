@@ -20,6 +20,7 @@ from ...core.provider import ChatAPI
 from ...core.results import Reply
 from ..openai_translation import CompletionRequest, completion, completion_chunks
 from .api_errors import APIError, bad_request, error_for
+from .disconnects import Watch, watch, watch_clients_of
 from .models import DEFAULT_THREADS, Models, close_quietly
 from .request import Exchange, StartResponse, chat_request, read_json, route
 from .streaming import SSE_HEADERS, ChunkEncoder, StreamBody, dumps, request_texts
@@ -197,9 +198,24 @@ class ChatCompletionsApp:
             log.debug("request for %s: %d messages, options ignored: %s", model,
                       len(request.messages), request.ignored + request.unknown)
         client = self.models.client(model)
-        if request.stream:
-            exchange.stream = True
-            return self._stream(client, model, request, exchange, start_response)
+        if exchange.client_left():  # it hung up while queued: nothing goes to the site
+            return self._gone(exchange, start_response)
+        watching = watch(environ.get("waitress.client_disconnected"))
+        if watching is not None:
+            watch_clients_of(client)
+        try:
+            if request.stream:
+                exchange.stream = True
+                answer = self._stream(client, model, request, exchange, start_response, watching)
+                watching = None  # the stream's body ends the watch when it is closed
+                return answer
+            return self._complete(client, model, request, exchange, start_response)
+        finally:
+            if watching is not None:
+                watching.end()
+
+    def _complete(self, client: ChatAPI, model: str, request: CompletionRequest,
+                  exchange: Exchange, start_response: StartResponse) -> Iterable[bytes]:
         reply = Reply()
         try:
             if request.stop:
@@ -214,7 +230,8 @@ class ChatCompletionsApp:
                           completion(client, model, reply, text).model_dump())
 
     def _stream(self, client: ChatAPI, model: str, request: CompletionRequest,
-                exchange: Exchange, start_response: StartResponse) -> Iterable[bytes]:
+                exchange: Exchange, start_response: StartResponse,
+                watching: Optional[Watch]) -> Iterable[bytes]:
         reply = Reply()
         chunks = completion_chunks(client, model, request_texts(client, request, reply), reply,
                                    include_usage=request.include_usage)
@@ -233,7 +250,16 @@ class ChatCompletionsApp:
             raise
         exchange.status = 200
         start_response("200 OK", [*SSE_HEADERS, *exchange.headers])
-        return StreamBody(model, first, chunks, ChunkEncoder(request.include_usage), exchange)
+        return StreamBody(model, first, chunks, ChunkEncoder(request.include_usage), exchange,
+                          watching)
+
+    @staticmethod
+    def _gone(exchange: Exchange, start_response: StartResponse) -> Iterable[bytes]:
+        """The answer to nobody (nginx's 499), for the log line."""
+        exchange.status, exchange.outcome = 499, "client_gone"
+        start_response("499 Client Closed Request", [("Content-Length", "0")])
+        exchange.log()
+        return [b""]
 
 
 def create_app(providers: Optional[Iterable[str]] = None, *, sites: Iterable[str] = (),

@@ -87,7 +87,11 @@ class APIServer:
             ident=OWNER, asyncore_use_poll=True, clear_untrusted_proxy_headers=True,
             # Bodies up to 4x the app's cap are read and answered 413 in OpenAI's shape by the
             # app; waitress refuses anything larger itself, before buffering it.
-            max_request_body_size=4 * limit)
+            max_request_body_size=4 * limit,
+            # Keeps reading a connection while its request waits or runs, so waitress sees a
+            # caller hang up: a queued request is then never started, and a running one sees
+            # environ["waitress.client_disconnected"]() (see disconnects.py).
+            channel_request_lookahead=1)
         self._loop = waitress.wasyncore
         self._thread: Optional[threading.Thread] = None
         self._stopped = threading.Event()

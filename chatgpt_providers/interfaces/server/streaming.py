@@ -19,6 +19,7 @@ from ...core.results import Reply
 from ..openai_translation import CompletionRequest, cut_at_stop
 from ..openai_types import ChatCompletionChunk
 from .api_errors import APIError, error_for
+from .disconnects import Watch
 from .models import close_quietly
 from .request import Exchange
 
@@ -118,19 +119,24 @@ class StreamBody:
     when the response ends or the caller went away: it ends the site's stream and logs the
     request, even when the events were never iterated."""
 
-    __slots__ = ("_events", "_chunks", "_exchange")
+    __slots__ = ("_events", "_chunks", "_exchange", "_watch")
 
     def __init__(self, model: str, first: ChatCompletionChunk, chunks: Iterator[ChatCompletionChunk],
-                 encoder: ChunkEncoder, exchange: Exchange) -> None:
+                 encoder: ChunkEncoder, exchange: Exchange, watching: Optional[Watch] = None) -> None:
         self._events = _events(model, first, chunks, encoder, exchange)
         self._chunks = chunks
         self._exchange = exchange
+        self._watch = watching
 
     def __iter__(self) -> Iterator[bytes]:
         return self._events
 
     def close(self) -> None:
         """End the site's stream and log the request (once)."""
-        self._events.close()  # type: ignore[attr-defined]
-        close_quietly(self._chunks)
-        self._exchange.log()
+        try:
+            self._events.close()  # type: ignore[attr-defined]
+            close_quietly(self._chunks)
+        finally:
+            if self._watch is not None:
+                self._watch.end()
+            self._exchange.log()
