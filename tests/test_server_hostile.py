@@ -30,7 +30,8 @@ def chat_records(site):
 # -- point 6: every caller mistake is a 4xx in OpenAI's shape ----------------------------------
 
 HOSTILE = [
-    (b'{"model": "chatgptt", "messages": [{"role": "user", "content": "Hi \\ud800"}]}', "messages[0].content"),
+    (b'{"model": "chatgptt", "messages": [{"role": "user", "content": "Hi \\ud800"}]}',
+     "messages[0].content"),
     (b"[" * 100000 + b"]" * 100000, None),
     (b'{"model": "chatgptt", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", None),
     (b'{"model": "chatgptt", "messages": [{"role": "user", "content": "Hi"}], "n": NaN}', "n"),
@@ -75,9 +76,9 @@ def test_a_message_the_2_3_plugin_refuses_is_400_not_500():
 def test_a_used_up_quota_says_do_not_retry_and_a_rate_limit_stays_retryable(site):
     with APIServer(create_app(base_url=site.url, retries=0), port=0) as server:
         site.inject("token_limit")
-        with openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=2) as client:
-            with pytest.raises(openai.RateLimitError) as raised:
-                client.chat.completions.create(model="chatgptt", messages="Hi")
+        with openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=2) as client, \
+                pytest.raises(openai.RateLimitError) as raised:
+            client.chat.completions.create(model="chatgptt", messages="Hi")
         assert raised.value.response.headers["x-should-retry"] == "false"
         assert len(chat_records(site)) == 1  # the client did not send the message again
         site.inject("rate_limit", retry_after=3)
@@ -181,3 +182,46 @@ def test_a_queued_request_whose_caller_left_never_reaches_the_site():
     posted = [r.form.get("message", "") for r in server.requests if r.method == "POST"]
     assert not any("second" in m for m in posted), posted
     assert any("first" in m for m in posted) and any("third" in m for m in posted)
+
+
+# -- issue 19 points 7 and 11: a connectable address, one style in the log ----------------------
+
+def test_api_on_the_wildcard_address_prints_one_to_connect_to(site):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatgpt_providers", "api", "--host", "0.0.0.0", "--port", "0",
+         "--base-url", site.url, "--api-key", "k"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("OpenAI-compatible API at http://127.0.0.1:"), first
+        base = first.split(" at ", 1)[1].split()[0]
+        with openai.OpenAI(base_url=base, api_key="k", max_retries=0) as client:
+            assert "auto" in [m.id for m in client.models.list()]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+
+
+def test_the_log_names_every_outcome_by_its_error_code(site, caplog):
+    import re
+
+    caplog.set_level("INFO", logger="chatgpt_providers")
+    with APIServer(create_app(base_url=site.url, retries=0), port=0) as server:
+        site.inject("drop")
+        post_raw(server.url, json.dumps({"model": "chatgptt", "stream": True, "messages":
+                                         "one two three four five six"}))
+        site.inject("http_500")
+        post_raw(server.url, json.dumps({"model": "chatgptt", "messages": "Hi"}))
+        post_raw(server.url, json.dumps({"model": "nope", "messages": "Hi"}))
+        post_raw(server.url, json.dumps({"model": "auto", "messages": "Hi", "n": 3}))
+    outcomes = [re.search(r"\((.*)\)$", r.getMessage()).group(1) for r in caplog.records
+                if "/v1/chat/completions" in r.getMessage()]
+    assert len(outcomes) == 4, outcomes
+    assert re.fullmatch(r"stream_interrupted_error after \d+ characters", outcomes[0])
+    assert outcomes[1:] == ["server_error", "model_not_found", "unsupported_value"]

@@ -43,11 +43,12 @@ from typing import Any
 from .api_errors import APIError, error_for
 from .app import MAX_BODY_BYTES, ChatCompletionsApp, create_app
 from .models import AUTO, DEFAULT_THREADS, PRESET_MODELS, Models, parse_site
-from .serving import DEFAULT_PORT, INSTALL_HINT, APIServer, is_loopback, serve_api
+from .serving import DEFAULT_PORT, INSTALL_HINT, APIServer, connectable_host, is_loopback, serve_api
 
 __all__ = ["create_app", "ChatCompletionsApp", "Models", "APIServer", "serve_api", "APIError",
            "error_for", "parse_site", "DEFAULT_PORT", "DEFAULT_THREADS", "MAX_BODY_BYTES",
-           "PRESET_MODELS", "AUTO", "INSTALL_HINT", "API_KEY_VARIABLE", "is_loopback"]
+           "PRESET_MODELS", "AUTO", "INSTALL_HINT", "API_KEY_VARIABLE", "is_loopback",
+           "connectable_host"]
 
 #: Environment variable the module-level ``app`` reads its API key from.
 API_KEY_VARIABLE = "CHATGPT_PROVIDERS_API_KEY"

@@ -101,11 +101,12 @@ class ChatCompletionsApp:
             exchange.outcome = exc.code or exc.type
             return self._error(exchange, start_response, exc)
         except errors.ProviderError as exc:  # a --site that could not be reached or recognised
-            exchange.outcome = type(exc).__name__
-            return self._error(exchange, start_response, error_for(exc))
+            answer = error_for(exc)
+            exchange.outcome = answer.code or answer.type
+            return self._error(exchange, start_response, answer)
         except Exception:
             log.exception("internal error answering %s %s", exchange.method, exchange.path)
-            exchange.outcome = "internal error"
+            exchange.outcome = "internal_error"
             return self._error(exchange, start_response, APIError(
                 500, "internal error in chatgpt-providers; see the server's log",
                 type="server_error", code="internal_error"))

@@ -18,7 +18,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .app import MAX_BODY_BYTES, OWNER, create_app
 from .models import DEFAULT_THREADS
 
-__all__ = ["APIServer", "serve_api", "is_loopback", "DEFAULT_PORT", "INSTALL_HINT"]
+__all__ = ["APIServer", "serve_api", "is_loopback", "connectable_host", "DEFAULT_PORT",
+           "INSTALL_HINT"]
 
 log = logging.getLogger("chatgpt_providers.interfaces.server")
 
@@ -39,6 +40,24 @@ def _waitress() -> Any:
         raise ModuleNotFoundError(f"the API server needs waitress: {INSTALL_HINT}",
                                   name="waitress") from exc
     return waitress
+
+
+def connectable_host(host: str) -> str:
+    """An address to connect to for a listen address: the loopback of the same family for a
+    wildcard (which means "every address here", and is no destination).
+
+    >>> connectable_host("0.0.0.0"), connectable_host("::"), connectable_host("192.0.2.7")
+    ('127.0.0.1', '::1', '192.0.2.7')
+    """
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        return "::1" if address.version == 6 else "127.0.0.1"
+    return host
 
 
 def is_loopback(host: str) -> bool:
@@ -108,8 +127,11 @@ class APIServer:
 
     @property
     def url(self) -> str:
-        """``http://host:port`` of the first socket (add ``/v1`` for OpenAI clients)."""
+        """``http://host:port`` to connect to the first socket (add ``/v1`` for OpenAI
+        clients): a wildcard listen address (``0.0.0.0``, ``::``) becomes this machine's
+        loopback, an address one can connect to."""
         host, port = self.addresses[0]
+        host = connectable_host(host)
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def serve_forever(self) -> None:

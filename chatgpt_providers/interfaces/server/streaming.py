@@ -98,16 +98,17 @@ def _events(model: str, first: ChatCompletionChunk, chunks: Iterator[ChatComplet
             yield encoder.encode(chunk)
         yield _DONE
     except errors.ProviderError as exc:
-        exchange.outcome = f"{type(exc).__name__} after {len(exc.partial_text)} characters"
-        yield b"data: " + dumps(error_for(exc).body()) + b"\n\n"
+        answer = error_for(exc)
+        exchange.outcome = f"{answer.code} after {len(exc.partial_text)} characters"
+        yield b"data: " + dumps(answer.body()) + b"\n\n"
     except Exception:
         log.exception("internal error while streaming %s", model)
-        exchange.outcome = "internal error"
+        exchange.outcome = "internal_error"
         yield b"data: " + dumps(APIError(500, "internal error in chatgpt-providers; see the "
                                               "server's log", type="server_error",
                                          code="internal_error").body()) + b"\n\n"
     except GeneratorExit:
-        exchange.outcome = "client went away"
+        exchange.outcome = "client_gone"
         raise
     finally:
         close_quietly(chunks)
