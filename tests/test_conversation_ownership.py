@@ -6,6 +6,7 @@ The overlap tests use a raw-socket site whose stream requests wait at a barrier 
 call has sent its own, so the calls certainly overlap; each server conversation's messages
 are then checked one by one."""
 
+import itertools
 import json
 import threading
 from typing import Dict, List, Optional
@@ -33,6 +34,7 @@ class KitSite:
 
     def __init__(self) -> None:
         self.cached: Dict[str, str] = {}
+        self.keys = itertools.count()
         self.logged: Dict[str, List[str]] = {}  # conversation_uuid -> messages, in order
         self.gate: Optional[threading.Barrier] = None
         self.fail: List[str] = []
@@ -61,8 +63,8 @@ class KitSite:
             if refuse:
                 conn.send(response("403 Forbidden", b"<p>The link you followed has expired.</p>"))
                 return
-            key = f"aipkit_sse_{len(self.cached):032d}"
             with self.lock:
+                key = f"aipkit_sse_{next(self.keys):032d}"
                 self.cached[key] = form["message"]
             conn.send(json_response({"success": True, "data": {"cache_key": key}}))
         else:

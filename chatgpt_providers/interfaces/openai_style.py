@@ -32,15 +32,9 @@ as in ``openai.types.chat``); they are not exported at the top level, where
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import secrets
-import time
-from dataclasses import dataclass
 from typing import (
     Any,
-    Callable,
     Dict,
     Iterator,
     List,
@@ -54,181 +48,37 @@ from typing import (
 )
 from urllib.parse import urlsplit
 
-from ..core.messages import Messages, parse_messages
-from ..core.options import GPT4FREE_OPTIONS, SAMPLING_OPTIONS
+from ..core.messages import Messages
 from ..core.results import Reply
 from ..core.transport import Timeout, call_overrides, normalize_timeout
 from .compat import resolve_provider
+from .openai_translation import (
+    IGNORED_PARAMETERS,
+    REFUSED,
+    CompletionRequest,
+    RequestError,
+    completion,
+    completion_chunks,
+    cut_at_stop,
+    translate_request,
+)
+from .openai_types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    Choice,
+    ChoiceDelta,
+    ChunkChoice,
+    CompletionUsage,
+    Model,
+    ModelPage,
+)
 
 __all__ = ["Client", "Stream", "ChatCompletion", "ChatCompletionChunk", "Choice", "ChunkChoice",
            "ChatCompletionMessage", "ChoiceDelta", "CompletionUsage", "Model", "ModelPage",
            "IGNORED_PARAMETERS"]
 
 log = logging.getLogger("chatgpt_providers")
-
-#: OpenAI parameters that make no sense for these sites, and gpt4free's ``Client`` extras
-#: (``web_search``, ``api_key``, ...): accepted and ignored (the site's bot settings decide).
-IGNORED_PARAMETERS = SAMPLING_OPTIONS | GPT4FREE_OPTIONS | frozenset({
-    "user", "metadata", "store", "service_tier", "parallel_tool_calls", "prompt_cache_key",
-    "safety_identifier", "verbosity", "web_search_options",
-})
-
-#: OpenAI parameters asking for what the sites cannot do, each with the values that ask for
-#: nothing (accepted) and why the others are refused.
-_CANNOT: Dict[str, Tuple[Callable[[Any], bool], str]] = {
-    "response_format": (
-        lambda v: v is None or (isinstance(v, Mapping) and v.get("type") == "text"),
-        "the sites answer in free text chosen by their bot and cannot be held to JSON mode or "
-        "a schema; ask for JSON in the message and parse the reply yourself"),
-    "tools": (lambda v: not v, "the sites' chatbots cannot call tools or functions"),
-    "functions": (lambda v: not v, "the sites' chatbots cannot call tools or functions"),
-    "tool_choice": (lambda v: v in (None, "none", "auto"),
-                    "the sites' chatbots cannot call tools or functions"),
-    "function_call": (lambda v: v in (None, "none", "auto"),
-                      "the sites' chatbots cannot call tools or functions"),
-    "logprobs": (lambda v: not v, "the sites do not report token probabilities"),
-    "top_logprobs": (lambda v: v is None, "the sites do not report token probabilities"),
-    "audio": (lambda v: v is None, "the sites answer in text only"),
-    "modalities": (lambda v: v is None or list(v) == ["text"], "the sites answer in text only"),
-    "prediction": (lambda v: v is None, "the sites take no predicted output"),
-    "extra_query": (lambda v: not v, "the sites' requests are fixed by their plugin; there is "
-                                     "no query to extend (extra_headers= is honoured)"),
-    "extra_body": (lambda v: not v, "the sites' requests are fixed by their plugin; there is "
-                                    "no body to extend (extra_headers= is honoured)"),
-}
-
-
-class _Dump:
-    def model_dump(self, *, exclude_none: bool = False) -> Dict[str, Any]:
-        """A plain dict, as pydantic's ``model_dump()`` gives with the OpenAI SDK
-        (``exclude_none=True`` leaves out the fields that are None)."""
-        data = dataclasses.asdict(self)  # type: ignore[call-overload]  # every subclass is one
-        return _without_none(data) if exclude_none else data
-
-    def model_dump_json(self, *, indent: Optional[int] = None, exclude_none: bool = False) -> str:
-        """JSON text, as pydantic's ``model_dump_json()``: compact unless ``indent`` is given.
-
-        >>> CompletionUsage(1, 2, 3).model_dump_json()
-        '{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}'
-        """
-        separators = (",", ":") if indent is None else (",", ": ")
-        return json.dumps(self.model_dump(exclude_none=exclude_none), indent=indent,
-                          separators=separators, ensure_ascii=False)
-
-    def to_dict(self) -> Dict[str, Any]:
-        """The OpenAI SDK's ``to_dict()``: the same as :meth:`model_dump`."""
-        return self.model_dump()
-
-    def to_json(self, *, indent: Optional[int] = 2) -> str:
-        """The OpenAI SDK's ``to_json()``: JSON text, indented by 2 unless told otherwise."""
-        return self.model_dump_json(indent=indent)
-
-
-def _without_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value
-
-
-@dataclass
-class CompletionUsage(_Dump):
-    """Token figures, only as the site reported them."""
-
-    prompt_tokens: Optional[int] = None
-    completion_tokens: Optional[int] = None
-    total_tokens: Optional[int] = None
-
-    @classmethod
-    def from_site(cls, usage: Any) -> Optional[CompletionUsage]:
-        """The site's figures, or None when it sent none (they are never invented).
-
-        >>> CompletionUsage.from_site({"prompt_tokens": 3, "total_tokens": 5})
-        CompletionUsage(prompt_tokens=3, completion_tokens=None, total_tokens=5)
-        >>> CompletionUsage.from_site(None) is None
-        True
-        """
-        if not isinstance(usage, dict):
-            return None
-        figures = {name: usage.get(name) for name in ("prompt_tokens", "completion_tokens",
-                                                       "total_tokens")}
-        figures = {k: int(v) for k, v in figures.items() if isinstance(v, (int, float))}
-        return cls(**figures) if figures else None
-
-
-@dataclass
-class ChatCompletionMessage(_Dump):
-    """Part of :class:`ChatCompletion` (see its example)."""
-
-    content: str
-    role: str = "assistant"
-
-
-@dataclass
-class Choice(_Dump):
-    """Part of :class:`ChatCompletion` (see its example)."""
-
-    index: int
-    message: ChatCompletionMessage
-    finish_reason: str = "stop"
-
-
-@dataclass
-class ChatCompletion(_Dump):
-    """What ``create(stream=False)`` returns: ``.choices[0].message.content``.
-
-    >>> done = ChatCompletion("chatcmpl-1", 0, "gpt-4o", "ChatGptt",
-    ...                       [Choice(0, ChatCompletionMessage("Hi!"))])
-    >>> done.choices[0].message.content, done.model_dump()["choices"][0]["finish_reason"]
-    ('Hi!', 'stop')
-    """
-
-    id: str
-    created: int
-    model: str
-    provider: str
-    choices: List[Choice]
-    usage: Optional[CompletionUsage] = None
-    object: str = "chat.completion"
-
-
-@dataclass
-class ChoiceDelta(_Dump):
-    """Part of :class:`ChatCompletionChunk` (see its example)."""
-
-    content: Optional[str] = None
-    role: Optional[str] = None
-
-
-@dataclass
-class ChunkChoice(_Dump):
-    """Part of :class:`ChatCompletionChunk` (see its example)."""
-
-    index: int
-    delta: ChoiceDelta
-    finish_reason: Optional[str] = None
-
-
-@dataclass
-class ChatCompletionChunk(_Dump):
-    """One piece of ``create(stream=True)``: ``.choices[0].delta.content``; the last one
-    has content ``""`` and ``finish_reason == "stop"``.
-
-    >>> last = ChatCompletionChunk("chatcmpl-1", 0, "gpt-4o", "ChatGptt",
-    ...                            [ChunkChoice(0, ChoiceDelta(content=""), "stop")])
-    >>> last.to_dict()["choices"][0]
-    {'index': 0, 'delta': {'content': '', 'role': None}, 'finish_reason': 'stop'}
-    """
-
-    id: str
-    created: int
-    model: str
-    provider: str
-    choices: List[ChunkChoice]
-    usage: Optional[CompletionUsage] = None
-    object: str = "chat.completion.chunk"
-
 
 _T = TypeVar("_T")
 
@@ -349,76 +199,50 @@ class _Completions:
         ...
         ValueError: tools=...: the sites' chatbots cannot call tools or functions
         """
-        self._check(n, stream, stream_options, parameters)
-        parse_messages(messages)
-        include_usage = bool(stream_options and stream_options.get("include_usage"))
+        unknown = sorted(set(parameters) - set(IGNORED_PARAMETERS) - set(REFUSED) - {"stop"})
+        if unknown:
+            raise TypeError(f"create() got unexpected parameters {unknown}; it takes the OpenAI "
+                            "SDK's, e.g. model=, messages=, stream=, timeout=")
+        try:
+            request = translate_request({"messages": messages, "model": model, "stream": stream,
+                                         "n": n, "stream_options": stream_options, **parameters})
+        except RequestError as exc:
+            raise ValueError(exc.message) from None
+        if request.ignored:
+            log.debug("ignored OpenAI parameters %s: the site's bot settings decide them",
+                      request.ignored)
         overrides = None
         if timeout is not None or extra_headers:
             overrides = (_timeout_pair(timeout), _headers(extra_headers))
         provider = self._client._provider_for(model)
         model = model or getattr(provider, "default_model", "") or "default"
-        ident = f"chatcmpl-{secrets.token_hex(12)}"
-        created = int(time.time())
         if stream:
-            return Stream(self._chunks(provider, messages, model, ident, created, overrides,
-                                       include_usage))
-        token = call_overrides.set(overrides)
-        try:
-            reply = provider.reply(messages, model=model)
-        finally:
-            call_overrides.reset(token)
-        return ChatCompletion(
-            id=ident, created=created, model=model, provider=_name(provider, reply),
-            choices=[Choice(0, ChatCompletionMessage(reply.text))],
-            usage=CompletionUsage.from_site(reply.usage),
-        )
+            return Stream(self._chunks(provider, request, model, overrides))
+        reply = Reply()
+        if not request.stop:
+            token = call_overrides.set(overrides)
+            try:
+                reply = provider.reply(request.messages, model=model)
+            finally:
+                call_overrides.reset(token)
+            return completion(provider, model, reply)
+        text = "".join(self._texts(provider, request, model, overrides, reply))
+        return completion(provider, model, reply, text)
 
     @staticmethod
-    def _check(n: Optional[int], stream: bool, stream_options: Optional[Mapping[str, Any]],
-               parameters: Dict[str, Any]) -> None:
-        if n is not None and n != 1:
-            raise ValueError(f"n={n!r}: n must be 1, the sites give one answer per message; "
-                             "call create() once per answer you need")
-        for name, (harmless, why) in _CANNOT.items():
-            if name in parameters and not harmless(parameters[name]):
-                raise ValueError(f"{name}={parameters[name]!r}: {why}")
-        unknown = set(parameters) - IGNORED_PARAMETERS - set(_CANNOT)
-        if unknown:
-            raise TypeError(f"create() got unexpected parameters {sorted(unknown)}; it takes the "
-                            "OpenAI SDK's, e.g. model=, messages=, stream=, timeout=")
-        if stream_options is not None:
-            if not stream:
-                raise ValueError("stream_options= applies only with stream=True")
-            extra = set(stream_options) - {"include_usage", "include_obfuscation"}
-            if extra:
-                raise ValueError(f"stream_options keys {sorted(extra)} are not supported; "
-                                 "include_usage is")
-        ignored = sorted(set(parameters) & IGNORED_PARAMETERS)
-        if ignored:
-            log.debug("ignored OpenAI parameters %s: the site's bot settings decide them", ignored)
-
-    def _chunks(self, provider: Any, messages: Messages, model: str, ident: str, created: int,
-                overrides: Any, include_usage: bool) -> Iterator[ChatCompletionChunk]:
-        reply = Reply()
-        texts = provider.stream(messages, model=model, reply=reply)
+    def _texts(provider: Any, request: CompletionRequest, model: str, overrides: Any,
+               reply: Reply) -> Iterator[str]:
+        """The reply's texts, with this call's overrides, cut before a stop sequence."""
+        texts = provider.stream(request.messages, model=model, reply=reply)
         if overrides is not None:
             texts = _with_overrides(texts, overrides)
-        first = True
-        try:
-            for text in texts:
-                delta = ChoiceDelta(content=text, role="assistant" if first else None)
-                first = False
-                yield ChatCompletionChunk(ident, created, model, _name(provider, reply),
-                                          [ChunkChoice(0, delta)])
-        finally:
-            texts.close()  # stopping early closes the connection at once
-        usage = CompletionUsage.from_site(reply.usage)
-        yield ChatCompletionChunk(ident, created, model, _name(provider, reply),
-                                  [ChunkChoice(0, ChoiceDelta(content=""), "stop")],
-                                  usage=None if include_usage else usage)
-        if include_usage and usage is not None:
-            # As the OpenAI API does: one more chunk, with empty choices and the usage.
-            yield ChatCompletionChunk(ident, created, model, _name(provider, reply), [], usage=usage)
+        return cut_at_stop(texts, request.stop)
+
+    def _chunks(self, provider: Any, request: CompletionRequest, model: str,
+                overrides: Any) -> Iterator[ChatCompletionChunk]:
+        reply = Reply()
+        texts = self._texts(provider, request, model, overrides, reply)
+        return completion_chunks(provider, model, texts, reply, include_usage=request.include_usage)
 
 
 def _headers(headers: Optional[Mapping[str, str]]) -> Optional[Dict[str, str]]:
@@ -430,40 +254,9 @@ def _headers(headers: Optional[Mapping[str, str]]) -> Optional[Dict[str, str]]:
     return dict(headers)
 
 
-def _name(provider: Any, reply: Reply) -> str:
-    """The provider that answered (with a RetryProvider, the one that did)."""
-    return str(reply.provider or getattr(provider, "name", type(provider).__name__))
-
-
 class _Chat:
     def __init__(self, client: Client) -> None:
         self.completions = _Completions(client)
-
-
-@dataclass
-class Model(_Dump):
-    """One entry of ``client.models.list()``: a provider, as the OpenAI SDK's ``Model``
-    (``id`` the provider's name, ``owned_by`` its site; ``created`` is 0, not known)."""
-
-    id: str
-    created: int = 0
-    owned_by: str = ""
-    object: str = "model"
-
-
-@dataclass
-class ModelPage(_Dump):
-    """What ``client.models.list()`` returns: iterate it, or read ``.data``, as the OpenAI
-    SDK's page of models."""
-
-    data: List[Model]
-    object: str = "list"
-
-    def __iter__(self) -> Iterator[Model]:
-        return iter(self.data)
-
-    def __len__(self) -> int:
-        return len(self.data)
 
 
 class _Models:
