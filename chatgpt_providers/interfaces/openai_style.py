@@ -58,7 +58,7 @@ from ..core.messages import Messages, parse_messages
 from ..core.options import GPT4FREE_OPTIONS, SAMPLING_OPTIONS
 from ..core.results import Reply
 from ..core.transport import Timeout, call_overrides, normalize_timeout
-from .compat import resolve_provider
+from .compat import provider_from
 
 __all__ = ["Client", "Stream", "ChatCompletion", "ChatCompletionChunk", "Choice", "ChunkChoice",
            "ChatCompletionMessage", "ChoiceDelta", "CompletionUsage", "Model", "ModelPage",
@@ -541,7 +541,8 @@ class Client:
                 from ..protocols.ai_power import AIPower
 
                 provider = [AIEngine, AIPower]  # the site's plugin: whichever answers
-        self.provider = resolve_provider(provider, **options)
+        self.provider = provider_from(provider, options, "Client()", ("provider", *_CLIENT_IGNORED,
+                                      *_CLIENT_RENAMED, "default_query", "http_client"))
         self.chat = _Chat(self)
         self.models = _Models(self)
 
