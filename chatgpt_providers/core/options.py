@@ -15,7 +15,7 @@ import logging
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping
 
 __all__ = ["SAMPLING_OPTIONS", "GPT4FREE_OPTIONS", "IGNORED_OPTIONS", "take_options",
-           "constructor_options", "split_options", "build_client"]
+           "constructor_options", "stream_options", "split_options", "build_client"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,29 @@ def constructor_options(cls: type) -> List[str]:
                 names.append(parameter.name)
         if not more:
             break
+    return names
+
+
+_STREAM_OPTIONS: Dict[type, List[str]] = {}
+
+
+def stream_options(cls: type) -> List[str]:
+    """The keyword options ``cls.stream`` takes by name (remembered per class): what
+    ``complete``, ``reply`` and the other calls built on ``stream`` pass on to it.
+
+    >>> from chatgpt_providers import ChatGptt
+    >>> stream_options(ChatGptt)
+    ['model', 'chat_id', 'reply']
+    """
+    names = _STREAM_OPTIONS.get(cls)
+    if names is None:
+        import inspect
+
+        stream = cls.__dict__.get("stream") or next(
+            klass.__dict__["stream"] for klass in cls.__mro__ if "stream" in klass.__dict__)
+        names = [parameter.name for parameter in inspect.signature(stream).parameters.values()
+                 if parameter.kind is parameter.KEYWORD_ONLY]
+        _STREAM_OPTIONS[cls] = names
     return names
 
 

@@ -9,7 +9,7 @@ import logging
 import secrets
 import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -17,7 +17,7 @@ import requests
 from .. import errors
 from .loop import stream_reply
 from .messages import Messages, parse_messages
-from .options import build_client, constructor_options, take_options
+from .options import build_client, constructor_options, stream_options, take_options
 from .protocol import Protocol
 from .results import Answer, Reply
 from .retry import RetryPolicy
@@ -140,26 +140,6 @@ class ChatAPI:
 
         options = self._call_options("display_stream", options)
         return display_stream(self.stream(messages, **options))
-
-
-_STREAM_OPTIONS: Dict[type, List[str]] = {}
-
-
-def stream_options(cls: Type[ChatAPI]) -> List[str]:
-    """The keyword options ``cls.stream`` takes by name (remembered per class).
-
-    >>> from chatgpt_providers import ChatGptt
-    >>> stream_options(ChatGptt)
-    ['model', 'chat_id', 'reply']
-    """
-    names = _STREAM_OPTIONS.get(cls)
-    if names is None:
-        import inspect
-
-        names = [parameter.name for parameter in inspect.signature(cls.stream).parameters.values()
-                 if parameter.kind is parameter.KEYWORD_ONLY]
-        _STREAM_OPTIONS[cls] = names
-    return names
 
 
 def normalize_base_url(base_url: object, provider: str) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from ..core.messages import parse_messages
-from ..core.options import take_options
-from ..core.provider import stream_options
+from ..core.options import stream_options, take_options
 from ..core.results import Answer, Reply
 
 __all__ = ["Conversation"]
