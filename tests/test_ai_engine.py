@@ -1,4 +1,4 @@
-"""AI Engine client against recorded-style answers (shared/protocols/ai-engine.md)."""
+"""AI Engine client against recorded-style answers (docs/protocols/ai-engine.md)."""
 
 import html
 import json

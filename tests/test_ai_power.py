@@ -1,4 +1,4 @@
-"""AI Power client against recorded-style answers (shared/protocols/ai-power.md)."""
+"""AI Power client against recorded-style answers (docs/protocols/ai-power.md)."""
 
 import json
 from urllib.parse import parse_qs

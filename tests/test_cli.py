@@ -55,6 +55,10 @@ def test_network_error_exit_code():
                "--retries", "0")
     assert done.returncode == EXIT_NETWORK
     assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("chatgpt-providers: NetworkError (detect): could not reach")
+    done = run("ask", "Hi", "--provider", "chatgpt4online", "--base-url", f"http://127.0.0.1:{port}",
+               "--timeout", "2", "--retries", "0")
+    assert done.returncode == EXIT_NETWORK
     assert done.stderr.startswith("chatgpt-providers: NetworkError (Chatgpt4Online): could not reach")
 
 

@@ -41,17 +41,21 @@ def test_create_completion_ignores_them_too(site):
         failover.create_completion("gpt-4o", MESSAGES, timeout=3)
 
 
-@pytest.mark.parametrize("call", [
-    lambda: ChatCompletion.create("gpt-4o", MESSAGES, provider=ChatGptt, tiemout=5),
-    lambda: ChatCompletion.create("gpt-4o", MESSAGES, provider="chatgptt", tiemout=5),
-    lambda: ChatCompletion.create("gpt-4o", MESSAGES, provider=[ChatGptt], tiemout=5),
-    lambda: ChatGptt.create_completion("gpt-4o", MESSAGES, tiemout=5),
+@pytest.mark.parametrize("call, called", [
+    (lambda: ChatCompletion.create("gpt-4o", MESSAGES, provider=ChatGptt, tiemout=5),
+     "ChatCompletion.create()"),
+    (lambda: ChatCompletion.create("gpt-4o", MESSAGES, provider="chatgptt", tiemout=5),
+     "ChatCompletion.create()"),
+    (lambda: ChatCompletion.create("gpt-4o", MESSAGES, provider=[ChatGptt], tiemout=5),
+     "ChatCompletion.create()"),
+    (lambda: ChatGptt.create_completion("gpt-4o", MESSAGES, tiemout=5),
+     "ChatGptt.create_completion()"),
 ])
-def test_a_misspelt_option_names_the_public_class(call):
+def test_a_misspelt_option_names_the_public_call(call, called):
     with pytest.raises(TypeError) as caught:
         call()
     message = str(caught.value)
-    assert message.startswith("ChatGptt() got an unexpected option 'tiemout'")
+    assert message.startswith(f"{called} got an unexpected option 'tiemout'")
     assert "did you mean 'timeout'" in message and "ChatProvider" not in message
 
 

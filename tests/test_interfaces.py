@@ -182,16 +182,18 @@ def test_display_stream_updates_one_output_in_a_kernel(site, monkeypatch):
     updates = []
 
     class Handle:
-        def update(self, obj):
-            updates.append(obj.data)
+        def update(self, obj, raw=False):
+            assert raw
+            updates.append(obj)
 
     shown = []
     monkeypatch.setattr(notebook, "in_notebook", lambda: object())
     monkeypatch.setattr(IPython.display, "display",
-                        lambda obj, display_id=False: shown.append(obj.data) or Handle())
+                        lambda obj, raw=False, display_id=False: shown.append(obj) or Handle())
     answer = Chatgpt4Online(base_url=site.url).conversation().display_stream("one two three")
-    assert shown == [""]  # one output, then updated in place
-    assert updates[-1] == "Echo: one two three" == answer
+    assert shown == [{"text/markdown": "", "text/plain": ""}]  # one output, then updated in place
+    assert updates[-1] == {"text/markdown": "Echo: one two three", "text/plain": "Echo: one two three"}
+    assert answer == "Echo: one two three"
     answer._ipython_display_()  # already on screen: not shown a second time
 
 

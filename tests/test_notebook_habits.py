@@ -61,3 +61,27 @@ def test_the_readme_async_pattern_keeps_the_notebooks_event_loop_running():
     lines = outputs[2].splitlines()
     assert lines[0] == answer
     assert int(lines[1].split()[1]) > 0  # with the README's pattern the loop kept running
+
+
+def test_display_stream_leaves_the_reply_as_text_plain_for_text_only_frontends():
+    nbformat = pytest.importorskip("nbformat", reason="nbformat not installed: pip install -e '.[test]'")
+    nbclient = pytest.importorskip("nbclient", reason="nbclient not installed: pip install -e '.[test]'")
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if "python3" not in KernelSpecManager().find_kernel_specs():
+        pytest.skip("no python3 Jupyter kernel installed (pip install ipykernel)")
+    cells = [
+        "from chatgpt_providers import ChatGptt\n"
+        "from chatgpt_providers.testing import LocalSite\n"
+        "site = LocalSite(delay=0.001).start()",
+        "answer = ChatGptt(base_url=site.url).display_stream('Tell me **more**')",
+        "site.stop()",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    saved = nbformat.reads(nbformat.writes(notebook), as_version=4)  # as a saved .ipynb holds it
+    outputs = saved.cells[1].outputs
+    assert len(outputs) == 1 and outputs[0].output_type == "display_data"
+    data = outputs[0].data
+    assert data["text/plain"] == "Echo: Tell me **more**"   # not '<IPython...Markdown object>'
+    assert data["text/markdown"] == "Echo: Tell me **more**"

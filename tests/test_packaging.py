@@ -107,8 +107,8 @@ def test_the_wheel_carries_the_licence_and_metadata(built, wheel_names):
 def test_the_sdist_is_the_whole_project(sdist_names):
     wanted = ({"LICENSE", "README.md", "setup.cfg", "setup.py", "pyproject.toml", "MANIFEST.in",
                "tests/conftest.py", "examples/quickstart.ipynb", "benchmarks/run.py",
-               "chatgpt_providers/py.typed"}
-              | _files("tests") | _files("examples") | _files("benchmarks", "*.py")
+               "chatgpt_providers/py.typed", "ARCHITECTURE.md", "docs/protocols/aipkit.md"}
+              | _files("docs") | _files("tests") | _files("examples") | _files("benchmarks", "*.py")
               | _files("chatgpt_providers"))
     assert wanted <= sdist_names, sorted(wanted - sdist_names)
     assert not [name for name in sdist_names if name.endswith(".pyc") or "__pycache__" in name

@@ -9,7 +9,7 @@ import logging
 import secrets
 import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -17,6 +17,7 @@ import requests
 from .. import errors
 from .loop import stream_reply
 from .messages import Messages, parse_messages
+from .options import build_client, constructor_options, stream_options, take_options
 from .protocol import Protocol
 from .results import Answer, Reply
 from .retry import RetryPolicy
@@ -45,11 +46,32 @@ class ChatAPI:
     (True, True)
     """
 
+    @property
+    def name(self) -> str:
+        """The provider's name in messages and errors, e.g. ``"ChatGptt"``."""
+        return type(self).__name__
+
     def stream(self, messages: Messages, *, model: Optional[str] = None,
-               reply: Optional[Reply] = None) -> Iterator[str]:
+               reply: Optional[Reply] = None, **options: Any) -> Iterator[str]:
         """Yield the reply's text as it arrives (each subclass implements it); ``reply``, if
-        given, is filled in with what the call learned besides the text."""
+        given, is filled in with what the call learned besides the text. ``options``:
+        generation options (``temperature=``, ...), accepted and ignored."""
         raise NotImplementedError
+
+    def _call_options(self, call: str, options: Mapping[str, Any]) -> Dict[str, Any]:
+        """The options of ``self.<call>(...)`` to pass on to :meth:`stream`: its keyword
+        options are kept, generation options dropped, anything else is a ``TypeError``
+        naming ``<provider>.<call>()`` (the method the user called).
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> ChatGptt()._call_options("complete", {"model": "gpt-4o", "temperature": 0.3})
+        {'model': 'gpt-4o'}
+        """
+        if not options:
+            return {}
+        accepted = [name for name in stream_options(type(self))
+                    if call == "stream" or name != "reply"]
+        return take_options(f"{self.name}.{call}()", options, accepted)
 
     def close(self) -> None:
         """Release the connections (each subclass implements it)."""
@@ -63,6 +85,7 @@ class ChatAPI:
         >>> Chatgpt4Online().reply("Say hi").usage     # doctest: +SKIP
         {'prompt_tokens': 9, 'completion_tokens': 2, 'total_tokens': 11}
         """
+        options = self._call_options("reply", options)
         reply = Reply()
         for _ in self.stream(messages, reply=reply, **options):
             pass
@@ -70,12 +93,14 @@ class ChatAPI:
 
     def complete(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Answer:
         """Send ``messages`` and return the whole reply (a ``str`` that renders as
-        Markdown in Jupyter).
+        Markdown in Jupyter). ``options`` are :meth:`stream`'s; generation options
+        (``temperature=``, ``max_tokens=``, ...) are accepted and ignored.
 
         >>> from chatgpt_providers import Chatgpt4Online
-        >>> Chatgpt4Online().complete("Say hi")      # doctest: +SKIP
+        >>> Chatgpt4Online().complete("Say hi", temperature=0.3)      # doctest: +SKIP
         'Hi!'
         """
+        options = self._call_options("complete", options)
         return Answer(self.reply(messages, model=model, **options).text)
 
     def conversation(self, system: Optional[str] = None) -> Conversation:
@@ -113,6 +138,7 @@ class ChatAPI:
         """
         from ..interfaces.notebook import display_stream
 
+        options = self._call_options("display_stream", options)
         return display_stream(self.stream(messages, **options))
 
 
@@ -183,7 +209,10 @@ class ChatProvider(ChatAPI):
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        **options: Any,
     ) -> None:
+        if options:  # generation options are ignored; a misspelt one names the class called
+            take_options(f"{type(self).__name__}()", options, constructor_options(type(self)))
         self.base_url = normalize_base_url(base_url or type(self).url, type(self).__name__)
         #: The site this instance talks to (``base_url``), as gpt4free's ``url``.
         self.url = self.base_url
@@ -256,7 +285,8 @@ class ChatProvider(ChatAPI):
     # -- the public calls ----------------------------------------------------------------
 
     def stream(self, messages: Messages, *, model: Optional[str] = None,
-               chat_id: Optional[str] = None, reply: Optional[Reply] = None) -> Iterator[str]:
+               chat_id: Optional[str] = None, reply: Optional[Reply] = None,
+               **options: Any) -> Iterator[str]:
         """Send ``messages`` and yield the reply's text as it arrives.
 
         ``messages`` is a string or a list of ``{"role", "content"}`` dicts ending with a
@@ -264,7 +294,8 @@ class ChatProvider(ChatAPI):
         accepted and ignored: the site decides the model. ``chat_id`` names the
         conversation to the site (by default one is derived from its first turns). Pass a
         :class:`Reply` as ``reply`` to learn the final text, ``usage`` and ``chat_id`` once
-        the stream has ended.
+        the stream has ended. Generation ``options`` (``temperature=``, ``max_tokens=``,
+        ...) are accepted and ignored: the site's bot settings decide them.
 
         >>> from chatgpt_providers import ChatGptt
         >>> for text in ChatGptt().stream("Hi"):     # doctest: +SKIP
@@ -274,6 +305,8 @@ class ChatProvider(ChatAPI):
         :class:`~chatgpt_providers.ProviderError` whose ``partial_text`` holds all the text
         yielded before it.
         """
+        if options:
+            self._call_options("stream", options)
         conversation = parse_messages(messages)
         self.protocol.check(conversation, chat_id if chat_id is not None else
                             reply.chat_id if reply is not None else None)
@@ -306,8 +339,7 @@ class ChatProvider(ChatAPI):
         ...     print(text, end="")
         """
         conversation = parse_messages(messages)
-        from .options import build_client  # sampling/gpt4free-only options are ignored
-        client = build_client(cls, proxy=proxy, **options)
+        client = build_client(cls, dict(options, proxy=proxy), f"{cls.__name__}.create_completion()")
         client.protocol.check(conversation, None)
         client._note_model(model)
 

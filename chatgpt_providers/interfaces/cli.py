@@ -115,6 +115,38 @@ def parse_timeout(text: str) -> Union[float, Tuple[float, float]]:
     return values[0] if len(values) == 1 else (values[0], values[1])
 
 
+def site_url(text: str) -> str:
+    """``--base-url`` and a site's URL: an address without a scheme is taken as ``http://``.
+
+    >>> site_url("localhost:8080"), site_url("https://site.example/chat/")
+    ('http://localhost:8080', 'https://site.example/chat/')
+    """
+    text = text.strip()
+    if text and "://" not in text and not text.startswith("/"):
+        return "http://" + text
+    return text
+
+
+def retry_count(text: str) -> int:
+    """``--retries``: a whole number, 0 or more.
+
+    >>> retry_count("0")
+    0
+    >>> retry_count("-1")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: invalid retry count '-1': use a whole number, 0 or more (0: no retries)
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid retry count {text!r}: use a whole number, 0 or more (0: no retries)")
+    return value
+
+
 def _connection_options(parser) -> None:
     parser.add_argument("--proxy", metavar="URL", help="proxy for all requests, e.g. http://host:3128")
     parser.add_argument("--timeout", metavar="SECONDS", type=parse_timeout,
@@ -124,16 +156,17 @@ def _connection_options(parser) -> None:
 
 def _client_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("site and connection")
-    group.add_argument("--provider", default="chatgpt4online",
-                       choices=PROVIDERS,
-                       help="which site or plugin protocol (default: chatgpt4online); "
-                            "ai-engine, ai-power and aipkit need --base-url")
-    group.add_argument("--base-url", metavar="URL",
-                       help="the site's address, e.g. http://127.0.0.1:8080 for the stand-in")
+    group.add_argument("--provider", choices=PROVIDERS,
+                       help="which site or plugin protocol (default: chatgpt4online; with "
+                            "--base-url, the plugin detected on the page); ai-engine, ai-power "
+                            "and aipkit need --base-url")
+    group.add_argument("--base-url", metavar="URL", type=site_url,
+                       help="the site's address, or the page that shows its chatbot, e.g. "
+                            "http://127.0.0.1:8080 for the stand-in (http:// when left out)")
     group.add_argument("--page", metavar="PATH",
                        help="the page that shows the chatbot (default: the home page)")
     _connection_options(group)
-    group.add_argument("--retries", metavar="N", type=int,
+    group.add_argument("--retries", metavar="N", type=retry_count,
                        help="retries of transient failures before any text (default 2; 0: none)")
     group.add_argument("--system", metavar="TEXT", help="a system message sent with the question")
 
@@ -187,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fetch a page and say whether it runs an AI Engine or AI Power chatbot, "
                     "and how to use it from Python. Exit 0 when supported, 1 when not.",
         epilog=f"example:\n  {PROG} detect https://chatgptt.me/\n")
-    detect.add_argument("url", help="the page that shows the chatbot")
+    detect.add_argument("url", type=site_url, help="the page that shows the chatbot")
     _connection_options(detect)
 
     check = _command(
@@ -198,12 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"examples:\n  {PROG} check\n  {PROG} check --provider chatgptt\n"
                f"  {PROG} check https://site.example/chat/\n"
                f"  {PROG} check --provider chatgptt --base-url http://127.0.0.1:8080\n")
-    check.add_argument("url", nargs="?", metavar="URL",
+    check.add_argument("url", nargs="?", metavar="URL", type=site_url,
                        help="check this site, or the page that shows its chatbot (as detect takes it)")
     check.add_argument("--provider", choices=PROVIDERS,
                        help="check one preset (default: both); with a URL or --base-url, the "
                             "protocol to use there (default: detected from the page)")
-    check.add_argument("--base-url", metavar="URL",
+    check.add_argument("--base-url", metavar="URL", type=site_url,
                        help="check this site (the same as giving URL)")
     check.add_argument("--page", metavar="PATH", help="the page that shows the chatbot")
     _connection_options(check)
@@ -248,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--site", action="append", default=[], metavar="[NAME=]URL",
                      help="also serve the chatbot on this page as a model named NAME or its host "
                           "(repeatable; its plugin is detected on first use)")
-    api.add_argument("--base-url", metavar="URL",
+    api.add_argument("--base-url", metavar="URL", type=site_url,
                      help="point the presets at this address, e.g. the stand-in (chatgpt-providers serve)")
     api.add_argument("--api-key", metavar="KEY",
                      help="require 'Authorization: Bearer KEY' (default: $CHATGPT_PROVIDERS_API_KEY)")
@@ -257,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--threads", type=int, default=16, metavar="N",
                      help="requests answered at once (default 16; a stream holds one until it ends)")
     _connection_options(api)
-    api.add_argument("--retries", metavar="N", type=int,
+    api.add_argument("--retries", metavar="N", type=retry_count,
                      help="retries of transient failures before any text (default 2; 0: none)")
     api.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                      help="stderr log level (default info: one line per request, no message text)")
@@ -271,7 +304,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     2
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    command = _command_parser(parser, args.command) or parser
+    if unknown:  # the command's own usage, as for any other mistake in its options
+        command.error(_unrecognized(command, unknown))
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -294,19 +330,52 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             import traceback
 
             traceback.print_exc()
-        return _fail(exc, debug)
+        return _fail(exc, debug, command, args)
 
 
-def _fail(exc: Exception, debug: bool) -> int:
-    """Report ``exc`` as one line on stderr and return the exit code."""
+def _command_parser(parser: argparse.ArgumentParser, name: Optional[str]
+                    ) -> Optional[argparse.ArgumentParser]:
+    """The parser of the subcommand ``name`` (its usage is the one a mistake shows)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
+    return None
+
+
+def _unrecognized(parser: argparse.ArgumentParser, unknown: List[str]) -> str:
+    """argparse's "unrecognized arguments", with the closest option of the command."""
+    import difflib
+
+    options = [option for action in parser._actions for option in action.option_strings]
+    hints = []
+    for word in unknown:
+        close = difflib.get_close_matches(word.split("=", 1)[0], options, n=1) \
+            if word.startswith("--") else []
+        hints.append(f"{word} (did you mean {close[0]}?)" if close else word)
+    return f"unrecognized arguments: {' '.join(hints)}"
+
+
+def usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    """Report a usage error as argparse does (the command's usage, then
+    ``PROG COMMAND: error: ...``) without exiting; returns :data:`EXIT_USAGE`."""
+    parser.print_usage(sys.stderr)
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _fail(exc: Exception, debug: bool, command: argparse.ArgumentParser,
+          args: argparse.Namespace) -> int:
+    """Report ``exc`` on stderr (one line; usage errors with the command's usage) and return
+    the exit code."""
     if isinstance(exc, errors.ProviderError):
-        return _report(exc)
+        return _report(exc, args)
     if isinstance(exc, CommandError):
+        if exc.code == EXIT_USAGE:
+            return usage_error(command, str(exc))
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.code
     if isinstance(exc, ValueError):
-        print(f"{PROG}: error: {cli_advice(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error(command, cli_advice(str(exc)))
     hint = "" if debug else " (run with --debug for the traceback)"
     print(f"{PROG}: unexpected error: {type(exc).__name__}: {_one_line(str(exc))}{hint}",
           file=sys.stderr)
@@ -349,6 +418,10 @@ _ADVICE: List[Tuple[re.Pattern[str], str]] = [(re.compile(pattern), replacement)
     (r"\bpage=", "--page PATH"),
     (r"\bretries=", "--retries N"),
     (r"use connect\(url\)", "leave out --provider to detect it"),
+    (r"check base_url\b", "check --base-url and --page"),
+    (r"check the address and your network or proxy",
+     "check --base-url and your network or --proxy"),
+    (r"pass the address of a page that shows", "pass --page PATH, a page that shows"),
     (r"\((?:raise )?(max_\w+)=[^)]*\)", r"(only the Python API can raise \1)"),
 )]
 
@@ -380,24 +453,82 @@ def exit_code(exc: errors.ProviderError) -> int:
     return EXIT_SITE
 
 
-def _report(exc: errors.ProviderError) -> int:
+def _report(exc: errors.ProviderError, args: Optional[argparse.Namespace] = None) -> int:
     where = f" ({exc.provider})" if exc.provider else ""
-    print(f"{PROG}: {type(exc).__name__}{where}: {_one_line(cli_advice(str(exc)))}",
-          file=sys.stderr)
+    message = cli_advice(str(exc))
+    if args is not None:
+        message = _advice_for(message, exc, args)
+    print(f"{PROG}: {type(exc).__name__}{where}: {_one_line(message)}", file=sys.stderr)
     return exit_code(exc)
 
 
+def _advice_for(message: str, exc: errors.ProviderError, args: argparse.Namespace) -> str:
+    """``message`` with advice about the options this command line was given."""
+    base_url, page = getattr(args, "base_url", None), getattr(args, "page", None)
+    if base_url and isinstance(exc, errors.NetworkError) and not isinstance(
+            exc, errors.TimeoutError):
+        message = message.replace("check your connection and try again",
+                                  f"check --base-url {base_url} (is the site running there?) "
+                                  "and your connection")
+    if page:  # the advice to pass --page, when it was passed: say that it was
+        message = re.sub(r"(?i)pass --page PATH, (?:the address of )?(a page that shows [^;.]*)",
+                         lambda m: f"--page {page} was given: pass --page with the path of {m[1]}",
+                         message)
+    return message
+
+
+#: --provider's value for each plugin generation detection names.
+_PROVIDER_FOR = {"AI Engine": "ai-engine", "AI Power": "ai-power", "AI Power 2.3+": "ai-power"}
+
+
 def _make_client(args: argparse.Namespace) -> ChatProvider:
-    cls = _providers()[args.provider]
-    if args.provider in ("ai-engine", "ai-power") and not args.base_url:
-        raise ValueError(f"--provider {args.provider} needs --base-url, the site's address")
-    options = {}
-    for name in ("base_url", "proxy", "timeout", "retries"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
+    """The client the options name; with --base-url and no --provider, the plugin is
+    detected on the page (as ``check`` does)."""
+    options = {name: getattr(args, name) for name in ("proxy", "timeout", "retries")
+               if getattr(args, name) is not None}
+    if args.provider is None and args.base_url:
+        return _detected_client(args.base_url, args.page, options)
+    name = args.provider or "chatgpt4online"
+    if name in ("ai-engine", "ai-power", "aipkit") and not args.base_url:
+        raise ValueError(f"--provider {name} needs --base-url, the site's address")
+    if args.base_url:
+        options["base_url"] = args.base_url
     if args.page:
         options["page"] = args.page
-    return cls(**options)
+    return _providers()[name](**options)
+
+
+def _detected_client(base_url: str, page: Optional[str], options: dict) -> ChatProvider:
+    """A client for the chatbot detection finds at --base-url (and --page)."""
+    from urllib.parse import urljoin
+
+    from .detection import client_for, detect
+
+    url = urljoin(base_url.rstrip("/") + "/", page) if page else base_url
+    connection = {k: v for k, v in options.items() if k in ("proxy", "timeout")}
+    return client_for(detect(url, **connection), **options)
+
+
+def _explained(exc: errors.ProviderError, args: argparse.Namespace, client: ChatProvider
+               ) -> errors.ProviderError:
+    """``exc`` of an explicit --provider that found no chatbot of its plugin: when the page
+    runs another plugin, an error saying which --provider speaks it."""
+    if args.provider is None or not isinstance(exc, (errors.NonceError, errors.UnsupportedSiteError)):
+        return exc
+    from .detection import detect
+
+    try:
+        found = detect(client.page_url, **_connection_values(args))
+    except (errors.ProviderError, ValueError):
+        return exc
+    if found.plugin is None or found.plugin in client.speaks:
+        return exc
+    return errors.UnsupportedSiteError(
+        f"{client.page_url} runs {found.name}, which --provider {args.provider} does not speak "
+        f"(it speaks {' and '.join(client.speaks)}): use --provider {_PROVIDER_FOR[found.plugin]}, "
+        "or leave out --provider to detect it",
+        provider=exc.provider, url=client.page_url,
+    )
 
 
 def _messages(system: Optional[str], history: List[dict], question: str) -> List[dict]:
@@ -413,16 +544,23 @@ def _ask(args: argparse.Namespace) -> int:
         raise ValueError("no question given: pass it as an argument or on stdin")
     with _make_client(args) as client:
         messages = _messages(args.system, [], question.strip())
-        if args.no_stream:
-            print(client.complete(messages))
-        else:
-            print_stream(client.stream(messages))
+        try:
+            if args.no_stream:
+                print(client.complete(messages))
+            else:
+                print_stream(client.stream(messages))
+        except errors.ProviderError as exc:
+            explained = _explained(exc, args, client)
+            if explained is exc:
+                raise
+            raise explained from exc
     return EXIT_OK
 
 
 def _chat(args: argparse.Namespace) -> int:
     history: List[dict] = []
     interactive = sys.stdin.isatty()
+    outcomes: List[int] = []  # each turn's exit code: chat fails when every turn failed
     with _make_client(args) as client:
         if interactive:
             print(f"Chatting with {client.name} at {client.base_url}. /help lists the commands; "
@@ -446,11 +584,14 @@ def _chat(args: argparse.Namespace) -> int:
                 continue
             if interactive:
                 sys.stdout.write("bot> ")
-            answer = _chat_turn(client, _messages(args.system, history, question), interactive,
-                                bool(getattr(args, "debug", False)))
+            answer, outcome = _chat_turn(client, _messages(args.system, history, question),
+                                         interactive, args)
+            outcomes.append(outcome)
             if answer is not None:  # a failed or cancelled turn is not added to the history
                 history += [{"role": "user", "content": question},
                             {"role": "assistant", "content": answer}]
+    if outcomes and all(outcome not in (EXIT_OK, EXIT_INTERRUPTED) for outcome in outcomes):
+        return outcomes[-1]
     return EXIT_OK
 
 
@@ -466,8 +607,9 @@ def _chat_command(command: str, history: List[dict]) -> None:
 
 
 def _chat_turn(client: ChatProvider, messages: List[dict], interactive: bool,
-               debug: bool) -> Optional[str]:
-    """Stream one reply; None when it failed or Ctrl-C cancelled it."""
+               args: argparse.Namespace) -> Tuple[Optional[str], int]:
+    """Stream one reply: the reply (None when it failed or Ctrl-C cancelled it) and the
+    turn's exit code."""
     stream = client.stream(messages)
     shown: List[str] = []
 
@@ -477,7 +619,7 @@ def _chat_turn(client: ChatProvider, messages: List[dict], interactive: bool,
             yield text
 
     try:
-        return print_stream(shown_as_it_arrives())
+        return print_stream(shown_as_it_arrives()), EXIT_OK
     except KeyboardInterrupt:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -486,13 +628,13 @@ def _chat_turn(client: ChatProvider, messages: List[dict], interactive: bool,
             sys.stdout.write("\n")
         sys.stdout.flush()
         print("(reply cancelled; it is not kept in the history)", file=sys.stderr)
+        return None, EXIT_INTERRUPTED
     except errors.ProviderError as exc:
-        if debug:
+        if getattr(args, "debug", False):
             import traceback
 
             traceback.print_exc()
-        _report(exc)
-    return None
+        return None, _report(_explained(exc, args, client), args)
 
 
 def _demo(args: argparse.Namespace) -> int:

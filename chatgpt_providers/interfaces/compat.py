@@ -15,13 +15,13 @@ exported at the top level.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal, Optional, Union, overload
+from typing import Any, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Union, overload
 
 from ..core.messages import Messages, parse_messages
-from ..core.options import build_client, split_options
+from ..core.options import constructor_options, take_options
 from ..core.provider import ChatAPI, ChatProvider
 
-__all__ = ["ChatCompletion", "resolve_provider", "PROVIDER_NAMES"]
+__all__ = ["ChatCompletion", "resolve_provider", "provider_from", "PROVIDER_NAMES"]
 
 #: Names accepted wherever a provider can be given as a string (any case, - or _ ignored).
 PROVIDER_NAMES = ("Chatgpt4Online", "ChatGptt", "AIEngine", "AIPower", "RetryProvider")
@@ -37,44 +37,76 @@ def _classes():
 
 def resolve_provider(provider: Any = None, **options: Any) -> ChatAPI:
     """A ready provider from an instance, a class, a name, or None (failover across
-    both presets). Classes and names are created with ``options``; sampling and
-    gpt4free-only options among them are ignored, an unknown one is a ``TypeError`` naming
-    the class.
+    both presets). Classes and names are created with ``options``; generation options
+    among them are ignored, an unknown one is a ``TypeError`` naming this function.
 
     >>> resolve_provider("chatgptt").name, resolve_provider("Chatgpt4Online").url
     ('ChatGptt', 'https://chatgpt4online.org')
     >>> resolve_provider(None).name
     'RetryProvider'
     """
+    return provider_from(provider, options, "resolve_provider()", ("provider",))
+
+
+def provider_from(provider: Any, options: Mapping[str, Any], where: str,
+                  also: Iterable[str] = ()) -> ChatAPI:
+    """:func:`resolve_provider` for a public call ``where`` (e.g. ``"Client()"``) that takes
+    the options ``also`` itself: a misspelt option is a ``TypeError`` naming ``where`` and
+    suggesting the closest of ``also`` and the providers' options.
+
+    >>> provider_from("chatgptt", {"tiemout": 5}, "Client()", ("provider",))
+    Traceback (most recent call last):
+    ...
+    TypeError: Client() got an unexpected option 'tiemout' (did you mean 'timeout'?); ...
+    """
     from .failover import RetryProvider
 
+    own = list(also)
     if isinstance(provider, ChatAPI):
-        options = split_options(type(provider), options)
-        if options:
-            raise TypeError(f"options {sorted(options)} apply when creating a provider; "
-                            f"{provider!r} already exists")
+        kept = take_options(where, options, own + _options_of([type(provider)]))
+        if kept:
+            raise TypeError(f"{where}: {_listed(kept)} when creating a provider; "
+                            f"{provider!r} already exists: give them to it when you create it")
         return provider
     if provider is None:
         classes = _classes()
         provider = [classes["chatgpt4online"], classes["chatgptt"]]
     if isinstance(provider, str):
         key = provider.replace("-", "").replace("_", "").lower()
-        if key == "retryprovider":
-            return resolve_provider(None, **options)
         classes = _classes()
-        if key not in classes:
+        if key == "retryprovider":
+            provider = [classes["chatgpt4online"], classes["chatgptt"]]
+        elif key not in classes:
             raise ValueError(f"unknown provider {provider!r}; use one of {', '.join(PROVIDER_NAMES)}")
-        provider = classes[key]
+        else:
+            provider = classes[key]
     if isinstance(provider, type) and issubclass(provider, ChatProvider):
-        return build_client(provider, **options)
+        return provider(**take_options(where, options, own + _options_of([provider])))
     if isinstance(provider, (list, tuple)):
-        failover = {name: options.pop(name) for name in ("shuffle", "rng") if name in options}
-        made = [build_client(item, **options)
-                if isinstance(item, type) and issubclass(item, ChatProvider) else item
-                for item in provider]
+        made_from = [item for item in provider if isinstance(item, type) and issubclass(item, ChatProvider)]
+        kept = take_options(where, options, own + ["shuffle", "rng"] + _options_of(made_from))
+        failover = {name: kept.pop(name) for name in ("shuffle", "rng") if name in kept}
+        if kept and not made_from:
+            raise TypeError(f"{where}: {_listed(kept)} when creating providers; every "
+                            "provider given already exists: give them to each when you create it")
+        made = [item(**kept) if item in made_from else item for item in provider]
         return RetryProvider(made, **failover)  # which says so if an item is no provider
     raise ValueError(f"{provider!r} is not a provider: pass an instance, a class, a name "
                      f"({', '.join(PROVIDER_NAMES)}) or a list of them")
+
+
+def _listed(options: Mapping[str, Any]) -> str:
+    """``"timeout= applies"`` / ``"timeout=, proxy= apply"``."""
+    names = ", ".join(name + "=" for name in options)
+    return f"{names} {'applies' if len(options) == 1 else 'apply'}"
+
+
+def _options_of(classes: Iterable[type]) -> List[str]:
+    """The constructor options of every class in ``classes``, in order, once each."""
+    names: Dict[str, None] = {}
+    for cls in classes:
+        names.update(dict.fromkeys(constructor_options(cls)))
+    return list(names)
 
 
 class ChatCompletion:
@@ -127,18 +159,20 @@ class ChatCompletion:
         (``web_search=``, ``api_key=``, ...) are accepted and ignored: the site's bot
         settings decide them. Bad messages raise ValueError at once.
 
-        >>> ChatCompletion.create("gpt-4o", "Hi", provider="chatgptt", tiemout=5)
+        >>> ChatCompletion.create("gpt-4o", "Hi", provder="chatgptt")
         Traceback (most recent call last):
         ...
-        TypeError: ChatGptt() got an unexpected option 'tiemout' (did you mean 'timeout'?); ...
+        TypeError: ChatCompletion.create() got an unexpected option 'provder' (did you mean 'provider'?); ...
         """
         parse_messages(messages)
         if proxy is not None:
             options["proxy"] = proxy
+        where, own = "ChatCompletion.create()", ("model", "messages", "provider", "stream", "proxy")
         if isinstance(provider, type) and issubclass(provider, ChatProvider):
+            options = take_options(where, options, own + tuple(constructor_options(provider)))
             chunks = provider.create_completion(model, messages, stream=stream, **options)
             return chunks if stream else "".join(chunks)
-        client = resolve_provider(provider, **options)
+        client = provider_from(provider, options, where, own)
         if stream:
             return client.stream(messages, model=model)
         return str(client.complete(messages, model=model))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from ..core.messages import parse_messages
+from ..core.options import stream_options, take_options
 from ..core.results import Answer, Reply
 
 __all__ = ["Conversation"]
@@ -71,6 +72,7 @@ class Conversation:
         ...     chat.ask("Again")
         'Echo: Again (history: 2 turns, last: Echo: Hi)'
         """
+        options = self._options("ask", options)
         for _ in self.stream(text, **options):
             pass
         return Answer(self._turns[-1]["content"])
@@ -83,6 +85,7 @@ class Conversation:
         >>> for text in ChatGptt().conversation().stream("Hi"):    # doctest: +SKIP
         ...     print(text, end="")
         """
+        options = self._options("stream", options)
         messages = self.messages + [{"role": "user", "content": text}]
         parse_messages(messages)  # bad input fails here, before any traffic
         if self.chat_id is not None:
@@ -99,7 +102,16 @@ class Conversation:
         """
         from .notebook import display_stream
 
+        options = self._options("display_stream", options)
         return display_stream(self.stream(text, **options))
+
+    def _options(self, call: str, options: Mapping[str, Any]) -> Dict[str, Any]:
+        """The options of ``Conversation.<call>()`` for the provider's ``stream``: generation
+        options are ignored, anything else is a TypeError naming the call."""
+        if not options:
+            return {}
+        accepted = [name for name in stream_options(type(self.provider)) if name != "reply"]
+        return take_options(f"Conversation.{call}()", options, accepted)
 
     def _run(self, text: str, chunks: Iterator[str], reply: Reply) -> Iterator[str]:
         yield from chunks

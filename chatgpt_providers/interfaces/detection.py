@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from .. import errors
+from ..core.options import constructor_options, take_options
 from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.scrape import find_script_value, tags_with
@@ -164,10 +165,8 @@ def detect(url: str, *, prefer: Optional[str] = None, **options: Any) -> Detecti
     Connection ``options``: ``proxy``, ``proxies``, ``timeout``, ``headers``, ``verify``,
     ``session``. Cloudflare challenges raise BlockedError, network problems NetworkError.
     """
+    options = take_options("detect()", options, ("url", "prefer") + _CONNECTION_OPTIONS)
     base_url, page = _split(url)
-    unknown = set(options) - set(_CONNECTION_OPTIONS)
-    if unknown:
-        raise TypeError(f"detect() takes connection options only; got {sorted(unknown)}")
     transport = Transport(**options)
     try:
         response = transport.request("GET", base_url + page, provider="detect",
@@ -193,8 +192,20 @@ def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> ChatPr
     AI Power generation the client is an :class:`~chatgpt_providers.AIPower`, which follows the
     site when it upgrades.
     """
+    accepted = ["url", "prefer"]
+    for cls in dict.fromkeys(_CLIENTS.values()):
+        accepted += [name for name in constructor_options(cls)  # type: ignore[arg-type]
+                     if name not in accepted and name not in ("base_url", "page")]
+    options = take_options("connect()", options, accepted)  # before any traffic
     connection = {k: v for k, v in options.items() if k in _CONNECTION_OPTIONS}
     found = detect(url, prefer=prefer, **connection)
+    if found.plugin in _CLIENTS:
+        takes = constructor_options(_CLIENTS[found.plugin])  # type: ignore[arg-type]
+        foreign = [name for name in options if name not in takes]
+        if foreign:
+            raise TypeError(f"connect(): {', '.join(name + '=' for name in foreign)} "
+                            f"{'does' if len(foreign) == 1 else 'do'} not apply to "
+                            f"{found.client_name}, the client for {found.name} found at {url}")
     return client_for(found, **options)
 
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 
 from .. import errors
 from ..core.messages import Messages, parse_messages
-from ..core.options import split_options
+from ..core.options import IGNORED_OPTIONS, constructor_options, take_options
 from ..core.provider import ChatAPI, ChatProvider
 from ..core.results import Reply
 
@@ -42,6 +42,18 @@ class RetryProvider(ChatAPI):
         if isinstance(providers, (str, bytes)) or not providers:
             raise ValueError("RetryProvider needs a non-empty list of providers, e.g. "
                              "[Chatgpt4Online(), ChatGptt()]")
+        classes = [item for item in providers if isinstance(item, type) and issubclass(item, ChatProvider)]
+        if options:
+            accepted = ["providers", "shuffle", "rng"]
+            # options create the providers given as classes (instances already have theirs)
+            sources: List[type] = list(classes) or [type(item) for item in providers]
+            for cls in sources:
+                accepted += [name for name in constructor_options(cls) if name not in accepted]
+            options = take_options("RetryProvider()", options, accepted)
+            if options and not classes:
+                raise TypeError(f"RetryProvider() got {', '.join(name + '=' for name in options)}, "
+                                "which creates providers given as classes; these providers already "
+                                "exist: give them the options when you create them")
         made: List[ChatProvider] = []
         for item in providers:
             if isinstance(item, type) and issubclass(item, ChatProvider):
@@ -79,7 +91,7 @@ class RetryProvider(ChatAPI):
             provider.close()
 
     def stream(self, messages: Messages, *, model: Optional[str] = None,
-               reply: Optional[Reply] = None) -> Iterator[str]:
+               reply: Optional[Reply] = None, **options: Any) -> Iterator[str]:
         """Yield the reply of the first provider that answers (``reply``, if given, is
         filled in as with a single provider; its ``provider`` names the one answering from
         the first text on).
@@ -90,6 +102,8 @@ class RetryProvider(ChatAPI):
         ...
         ValueError: messages is empty; pass at least one user message, e.g. 'Hi'
         """
+        if options:  # generation options are ignored; a misspelt one is a TypeError
+            self._call_options("stream", options)
         parse_messages(messages)
 
         def ask(provider: ChatProvider) -> Iterator[str]:
@@ -120,7 +134,8 @@ class RetryProvider(ChatAPI):
         >>> "".join(bot.create_completion("gpt-4o", "Hi"))          # doctest: +SKIP
         'Hello!'
         """
-        options = split_options(type(self), options)
+        options = take_options("RetryProvider.create_completion()", options,
+                               [name for name in options if name not in IGNORED_OPTIONS])
         if options.get("proxy") is not None or set(options) - {"proxy"}:
             raise TypeError("RetryProvider.create_completion takes no connection options; give "
                             "them to the providers (or to RetryProvider([...], proxy=...))")
@@ -141,7 +156,8 @@ class RetryProvider(ChatAPI):
 
     def _first_answer(self, ask: Callable[[ChatProvider], Iterator[Any]]) -> Iterator[Any]:
         failures: Dict[str, errors.ProviderError] = {}
-        for provider in self._order():
+        order = self._order()
+        for position, provider in enumerate(order, 1):
             yielded = False
             try:
                 for item in ask(provider):
@@ -155,7 +171,9 @@ class RetryProvider(ChatAPI):
                 while key in failures:
                     key += "+"
                 failures[key] = exc
-                log.info("RetryProvider: %s failed (%s: %s); trying the next provider",
-                         provider.name, type(exc).__name__, exc)
+                after = ("trying the next provider" if position < len(order) else
+                         f"that was the last of {len(order)}")
+                log.info("RetryProvider: %s failed (%s: %s); %s", provider.name,
+                         type(exc).__name__, exc, after)
         raise errors.AllProvidersFailedError(failures)
 

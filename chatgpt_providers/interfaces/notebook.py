@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from ..core.results import Answer
 
@@ -69,7 +69,9 @@ def print_stream(chunks: Iterator[str]) -> str:
 def display_stream(chunks: Iterator[str], *, interval: float = 0.1) -> StreamedAnswer:
     """Show text from ``chunks`` as it arrives: one Markdown output updated in place in a
     notebook (at most every ``interval`` seconds, and once at the end), printed elsewhere.
-    Returns the whole text. An error is raised after what arrived was shown.
+    Returns the whole text. An error is raised after what arrived was shown. The output also
+    holds the text as ``text/plain``, what text-only frontends, ``nbconvert --to markdown``
+    and renderers without Markdown show.
 
     >>> display_stream(iter(["Hel", "lo"]))
     Hello
@@ -79,17 +81,22 @@ def display_stream(chunks: Iterator[str], *, interval: float = 0.1) -> StreamedA
         return StreamedAnswer(print_stream(chunks))
     parts: List[str] = []
 
-    from IPython.display import Markdown, display
+    from IPython.display import display
 
-    handle = display(Markdown(""), display_id=True)
+    handle = display(_bundle(""), raw=True, display_id=True)
     shown = time.monotonic()
     try:
         for text in chunks:
             parts.append(text)
             now = time.monotonic()
             if now - shown >= interval:
-                handle.update(Markdown("".join(parts)))
+                handle.update(_bundle("".join(parts)), raw=True)
                 shown = now
     finally:
-        handle.update(Markdown("".join(parts)))
+        handle.update(_bundle("".join(parts)), raw=True)
     return StreamedAnswer("".join(parts))
+
+
+def _bundle(text: str) -> Dict[str, str]:
+    """The output's forms: Markdown to render, and the same text for text-only frontends."""
+    return {"text/markdown": text, "text/plain": text}

@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 from ..core.messages import Messages
 from ..core.results import Reply
 from ..core.transport import Timeout, call_overrides, normalize_timeout
-from .compat import resolve_provider
+from .compat import provider_from
 from .openai_translation import (
     IGNORED_PARAMETERS,
     REFUSED,
@@ -334,7 +334,8 @@ class Client:
                 from ..protocols.ai_power import AIPower
 
                 provider = [AIEngine, AIPower]  # the site's plugin: whichever answers
-        self.provider = resolve_provider(provider, **options)
+        self.provider = provider_from(provider, options, "Client()", ("provider", *_CLIENT_IGNORED,
+                                      *_CLIENT_RENAMED, "default_query", "http_client"))
         self.chat = _Chat(self)
         self.models = _Models(self)
 

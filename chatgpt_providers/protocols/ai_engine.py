@@ -1,7 +1,7 @@
 """AI Engine ("mwai") chatbots: :class:`EngineProtocol`, the :class:`AIEngine` client and
 the ``Chatgpt4Online`` preset.
 
-Protocol (``shared/protocols/ai-engine.md``): a ``wp_rest`` nonce from
+Protocol (``docs/protocols/ai-engine.md``): a ``wp_rest`` nonce from
 ``POST {rest}/mwai/v1/start_session`` (or ``restNonce`` in the page's ``data-system``), then
 ``POST {rest}/mwai-ui/v1/chats/submit`` with ``X-WP-Nonce``; the answer streams as SSE
 ``live`` deltas closed by an authoritative ``end`` (or an ``error``), or comes as JSON.

@@ -1,7 +1,7 @@
 """AI Power ("wpaicg") chatbots, 1.8.80 to 2.2: :class:`PowerProtocol`, the :class:`AIPower`
 client and the ``ChatGptt`` preset.
 
-Protocol (``shared/protocols/ai-power.md``, plugin 1.8.80 to 2.2): the nonce, post id and
+Protocol (``docs/protocols/ai-power.md``, plugin 1.8.80 to 2.2): the nonce, post id and
 bot settings are scraped from the page that shows the chatbot; the message is a form POST
 to ``admin-ajax.php``; the site answers JSON or, when its settings say so, an SSE stream of
 OpenAI chunks.

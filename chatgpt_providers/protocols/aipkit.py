@@ -1,7 +1,7 @@
 """AI Power 2.3+ ("AIPKit", now "AI Puffer") chatbots: :class:`AIPKitProtocol` and the
 :class:`AIPKit` client.
 
-Protocol (``shared/protocols/aipkit.md``): the nonce, bot and ``admin-ajax.php`` address sit in
+Protocol (``docs/protocols/aipkit.md``): the nonce, bot and ``admin-ajax.php`` address sit in
 the JSON ``data-config`` of the page's ``aipkit_chat_container`` (or ``aipkit_popup_wrapper``).
 Each message takes two requests over one kept-alive connection: a form POST caches it
 (``aipkit_cache_sse_message`` -> a single-use ``cache_key``, valid 60 s), then a GET streams the
@@ -613,7 +613,7 @@ def _cache_error(client: ChatProvider, response: requests.Response, data: Any) -
 
 def _stream_error(event: Any, data: Optional[str], response: requests.Response,
                   started: bool) -> Exception:
-    """The error for an ``error`` event, by what the site said (``shared/protocols/aipkit.md``
+    """The error for an ``error`` event, by what the site said (``docs/protocols/aipkit.md``
     section 6.2)."""
     text = str(event.get("error") or "") if isinstance(event, dict) else str(data or "")
     lower = text.lower()

@@ -1,5 +1,5 @@
 """The stand-in's AI Engine: the ``mwai-chatbot-container`` on the page, ``start_session``
-and ``chats/submit``, as ``shared/protocols/ai-engine.md`` describes them."""
+and ``chats/submit``, as ``docs/protocols/ai-engine.md`` describes them."""
 
 from __future__ import annotations
 

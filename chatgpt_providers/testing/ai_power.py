@@ -1,6 +1,6 @@
 """The stand-in's legacy AI Power (1.8.80 to 2.2): the ``wpaicg`` containers and
 ``wpaicgParams`` on the page, and the two ``admin-ajax.php`` chat actions, as
-``shared/protocols/ai-power.md`` describes them."""
+``docs/protocols/ai-power.md`` describes them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The stand-in's AI Power 2.3+ ("AIPKit"): the ``data-config`` container on the page, the
 nonce refresh, the cache POST and the SSE stream, with the server-side history, as
-``shared/protocols/aipkit.md`` describes them.
+``docs/protocols/aipkit.md`` describes them.
 
 Cache keys are single-use and expire after ``site.aipkit_cache_ttl`` seconds; the history is
 kept per (bot, ``session_id``, ``conversation_uuid``), and what would go upstream (the last
