@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional
 
-__all__ = ["tags_with", "attributes_at", "find_script_value", "find_script_variable"]
+__all__ = ["tags_with", "attributes_at", "find_script_value", "find_script_variable",
+           "script_version"]
 
 #: Longest tag read; a hostile page cannot make one tag cost more.
 MAX_TAG_CHARS = 64 * 1024
@@ -129,3 +130,29 @@ def _js_string(raw: str) -> str:
     except ValueError:
         return raw
     return value if isinstance(value, str) else raw
+
+
+_DOTTED_VERSION = re.compile(r"\d+(?:\.\d+)+")
+
+
+def script_version(page: str, script: str) -> Optional[str]:
+    """The ``ver=`` of the first ``<script>`` whose ``src`` holds ``script``, when it is a
+    dotted version: a stylesheet's ``?ver=`` and a file time (``ver=1787344627``, what
+    WordPress plugins stamp some assets with) are no version.
+
+    >>> page = ("<link href='/p/x.css?ver=1787344627'><script src='/p/x.js?ver=1700194369'>"
+    ...         "</script><script id='y' src='/p/x.js?ver=2.4.71&amp;z=1'></script>")
+    >>> script_version(page, "/p/x.js"), script_version(page, "/p/x.css")
+    ('2.4.71', None)
+    """
+    for attrs in tags_with(page, script, tag="script"):
+        src = attrs.get("src", "")
+        if script not in src:
+            continue
+        marker = src.find("ver=", src.find("?") + 1 if "?" in src else len(src))
+        if marker < 0:
+            continue
+        value = src[marker + 4:].split("&", 1)[0]
+        if _DOTTED_VERSION.fullmatch(value):
+            return value
+    return None

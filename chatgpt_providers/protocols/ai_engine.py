@@ -41,7 +41,7 @@ from ..core.results import Reply
 from ..core.scrape import find_script_value, find_script_variable, tags_with
 from ..core.sse import JsonEvent, json_or_none
 
-__all__ = ["AIEngine", "Chatgpt4Online", "EngineProtocol", "EngineTokens", "ERAS"]
+__all__ = ["AIEngine", "Chatgpt4Online", "EngineProtocol", "EngineTokens", "ERAS", "page_era"]
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,14 @@ class EngineProtocol(Protocol):
     def _read_page(self, client: ChatProvider, *, fresh: bool = False) -> _PageSettings:
         """The chatbot settings on the page (all None when it has none)."""
         page = client._get_page(self.page_url, "the chatbot page", fresh=fresh)
+        settings = self.settings_in(page)
+        if settings.kind is None:
+            log.info("%s: no AI Engine chatbot settings on %s; trying the default REST address",
+                     client.name, self.page_url)
+        return settings
+
+    def settings_in(self, page: str) -> _PageSettings:
+        """The chatbot settings in a page's HTML (``kind`` None when it shows none)."""
         bots = []
         for attrs in tags_with(page, "mwai-chatbot-container"):
             system = _json_attr(attrs.get("data-system"))
@@ -254,8 +262,6 @@ class EngineProtocol(Protocol):
         if nonce or rest_url:
             return _PageSettings(_address(self.page_url, rest_url), bot_id or None, None, None,
                                  nonce or None, None, "ui", None, None, tuple(bots))
-        log.info("%s: no AI Engine chatbot settings on %s; trying the default REST address",
-                 client.name, self.page_url)
         return _PageSettings(None, None, None, None, None, None, None, None, None, tuple(bots))
 
     def _legacy_page(self, page: str) -> Optional[_PageSettings]:
@@ -496,6 +502,21 @@ class AIEngine(ChatProvider):
         )
 
 
+
+
+def page_era(page: str, page_url: str = "/") -> Optional[str]:
+    """The era (a key of :data:`ERAS`) a page shows: ``"C"``, ``"legacy"``, ``"E"`` (a nonce
+    on the page), ``"D/F"`` (none: ``start_session`` decides), or None (no AI Engine bot).
+
+    >>> page_era("<script>let restNonce = '0a1b2c3d4e'; let apiURL = '/wp-json/ai-chatbot/v1/chat';</script>")
+    'legacy'
+    >>> page_era("<div class='mwai-chatbot-container' data-system='{&quot;botId&quot;:1}'>")
+    'D/F'
+    """
+    settings = EngineProtocol(page_url=page_url).settings_in(page)
+    if settings.kind == "ui":
+        return "E" if settings.rest_nonce else "D/F"
+    return {"bot": "C", "legacy": "legacy"}.get(settings.kind or "")
 
 
 def _json_attr(value: Optional[str]) -> Optional[dict]:

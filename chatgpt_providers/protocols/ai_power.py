@@ -26,12 +26,12 @@ from ..core.protocol import NonceRefused, Protocol
 from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.results import Reply
-from ..core.scrape import find_script_value, tags_with
+from ..core.scrape import find_script_value, script_version, tags_with
 from ..core.sse import JsonEvent
 from ..core.transport import looks_like_cloudflare_challenge, origin
 from .aipkit import AIPKitProtocol, AIPKitTokens, find_aipkit_bots
 
-__all__ = ["AIPower", "ChatGptt", "PowerProtocol", "PowerTokens"]
+__all__ = ["AIPower", "ChatGptt", "PowerProtocol", "PowerTokens", "power_version"]
 
 log = logging.getLogger(__name__)
 
@@ -382,6 +382,17 @@ def new_client_id() -> str:
     10
     """
     return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(10))
+
+
+def power_version(page: str) -> Optional[str]:
+    """The legacy plugin's version from its script tag
+    (``.../wp-ai-content-generator-public.js?ver=2.2``), if the page shows it.
+
+    >>> power_version("<script src='/wp-content/plugins/gpt3-ai-content-generator/public/js/"
+    ...               "wp-ai-content-generator-public.js?ver=1.9.8'></script>")
+    '1.9.8'
+    """
+    return script_version(page, "wp-ai-content-generator-public.js")
 
 
 def _json_outcome(data: Dict[str, Any], response: requests.Response) -> Optional[str]:
