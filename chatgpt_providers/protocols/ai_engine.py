@@ -249,8 +249,9 @@ class EngineProtocol(Protocol):
                 kind=kind, chat_url=None, settings=None, bots=tuple(bots),
             )
         legacy = self._legacy_page(page)
-        if legacy is not None:
-            return legacy
+        if legacy is not None or bots:  # bots, but not the one asked for
+            return legacy or _PageSettings(None, None, None, None, None, None, None, None, None,
+                                           tuple(bots))
         # Some releases printed the data-system settings in an inline script.
         if "&quot;" in page:
             import html
@@ -267,14 +268,14 @@ class EngineProtocol(Protocol):
     def _legacy_page(self, page: str) -> Optional[_PageSettings]:
         """The legacy ``[mwai_chat]`` page: ``let apiURL = '...'`` and the settings beside it."""
         chat_url = _address(self.page_url, find_script_variable(page, "apiURL"))
-        if chat_url is None or not chat_url.rstrip("/").endswith("/v1/chat"):
+        if chat_url is None or find_script_variable(page, "restNonce") is None:
             return None
         settings: Dict[str, Any] = {}
         for name, default in _LEGACY_SETTINGS:
             value = find_script_variable(page, name)
             settings[name] = default if value is None else _js_literal(value, default)
         session = find_script_variable(page, "sessionId") or find_script_variable(page, "session")
-        rest_url = chat_url.rstrip("/").rsplit("/", 3)[0]
+        rest_url = chat_url.rstrip("/").rsplit("/", 3)[0]  # .../wp-json from .../wp-json/x/v1/chat
         return _PageSettings(rest_url, None, None, None, find_script_variable(page, "restNonce") or None,
                              session or None, "legacy", chat_url, settings, ())
 
