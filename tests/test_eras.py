@@ -310,3 +310,35 @@ def test_release_settings_that_cannot_be_served_say_why(plugins, says):
     with pytest.raises(ValueError, match=says):
         LocalSite(plugins=plugins)
 
+
+
+def test_serve_runs_one_site_per_release_and_each_speaks_its_era():
+    import re
+    import subprocess
+    import sys
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "chatgpt_providers", "serve", "--port", "0", "--delay", "0",
+         "--plugins", "ai-engine@1.6,ai-engine@1.9,ai-power@1.8,aipkit@2.3"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        first, second = server.stdout.readline(), server.stdout.readline()
+        assert "(ai-engine@1.6, ai-power@1.8, aipkit@2.3)" in first and "(ai-engine@1.9)" in second
+        urls = [re.search(r"http://127\.0\.0\.1:\d+", line).group(0) for line in (first, second)]
+        assert detect(urls[0] + "/").era == "mwai-bot/v1/chat, one JSON answer"
+        assert detect(urls[1] + "/").era == "chats/submit without a nonce"
+        assert AIEngine(urls[1]).complete("Hi") == "Echo: Hi"
+        assert ChatGptt(base_url=urls[0]).complete("Hi") == "Echo: Hi"  # 2.3+ shown first
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_serve_refuses_a_release_it_cannot_serve_in_the_option_s_words():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "chatgpt_providers", "serve", "--port", "0",
+                           "--plugins", "ai-engine@latest"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--plugins" in done.stderr and "dotted version" in done.stderr

@@ -12,7 +12,7 @@ from .ai_power import AIPowerSite
 from .aipkit import AIPKitSite, AIPKitState
 from .base import FAULTS, TARGETS, Fault, RecordedRequest, SiteHandler, StandInPlugin, new_nonce
 
-__all__ = ["LocalSite", "PLUGINS", "RELEASES", "parse_plugins"]
+__all__ = ["LocalSite", "PLUGINS", "RELEASES", "parse_plugins", "site_groups"]
 
 #: Every plugin the stand-in serves, in page order.
 PLUGINS: Tuple[Type[StandInPlugin], ...] = (AIEngineSite, AIPowerSite, AIPKitSite)
@@ -27,6 +27,25 @@ RELEASES: Dict[str, str] = {
     "aipkit": "2.3 and later (2.3: no nonce refresh action, no padding; 2.4.1+: current)",
 }
 _RELEASE = re.compile(r"\d+(?:\.\d+){0,3}")
+
+
+def site_groups(plugins: Tuple[str, ...]) -> List[Tuple[str, ...]]:
+    """``plugins`` split into sites, each running at most one release of a plugin (as a
+    WordPress site does), in order: one stand-in per group.
+
+    >>> site_groups(("ai-engine@1.6", "ai-engine@1.9", "ai-power@1.8", "aipkit@2.3"))
+    [('ai-engine@1.6', 'ai-power@1.8', 'aipkit@2.3'), ('ai-engine@1.9',)]
+    """
+    groups: List[List[str]] = []
+    for spec in plugins:
+        name = str(spec).strip().partition("@")[0]
+        for group in groups:
+            if name not in {other.partition("@")[0] for other in group}:
+                group.append(spec)
+                break
+        else:
+            groups.append([spec])
+    return [tuple(group) for group in groups] or [()]
 
 
 def parse_plugins(plugins: Tuple[str, ...]) -> Dict[str, Optional[str]]:
@@ -113,6 +132,8 @@ class LocalSite:
         if framing not in ("chunked", "close"):
             raise ValueError(f"framing must be 'chunked' or 'close'; got {framing!r}")
         releases = parse_plugins(plugins)
+        #: The plugins as given (``"ai-engine@1.9"``), for people.
+        self.plugin_specs = tuple(str(spec).strip() for spec in plugins)
         plugins = tuple(releases)
         self.host = host
         self.port = port
