@@ -258,9 +258,12 @@ def test_detect_cli_prints_the_era():
 
 def test_a_wrong_page_is_a_404_and_a_typed_error_naming_it():
     with LocalSite(delay=0) as site:
-        with pytest.raises(ResponseError) as info:
-            ChatGptt(base_url=site.url, page="/nope/", retries=0).complete("Hi")
-        assert info.value.status_code == 404 and "/nope/" in str(info.value)
+        for client in (ChatGptt(base_url=site.url, page="/nope/", retries=0),
+                       AIEngine(site.url, page="/nope/", retries=0)):
+            with pytest.raises(ResponseError) as info:
+                client.complete("Hi")
+            assert info.value.status_code == 404 and "/nope/: no such page" in str(info.value)
+            assert "pass page=" in str(info.value) and "nonce" not in str(info.value).lower()
         with pytest.raises(ResponseError):
             detect(site.url + "/nope/")
         assert site.requests[-1].status == 404
