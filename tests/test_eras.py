@@ -345,3 +345,26 @@ def test_serve_refuses_a_release_it_cannot_serve_in_the_option_s_words():
                            "--plugins", "ai-engine@latest"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "--plugins" in done.stderr and "dotted version" in done.stderr
+
+
+def test_a_2_3_bot_with_streaming_off_still_streams_through_the_sse_path():
+    """2.3 - 2.4.0: a bot with streaming off makes browsers use a JSON action; the stream still
+    serves it, so the client keeps one protocol (and 2.4.1 removed that action)."""
+    import html
+
+    import requests
+
+    with LocalSite(plugins=("aipkit@2.3",), ai_power_stream=False, delay=0) as site:
+        page = html.unescape(_page(site))
+        assert '"streamEnabled": false' in page
+        bot = ChatGptt(base_url=site.url)
+        assert list(bot.stream("one two")) == ["Echo: ", "one ", "two"]
+        assert site.routes()[-2:] == ["aipkit_cache", "aipkit_stream"]
+        answer = requests.post(site.url + "/wp-admin/admin-ajax.php", timeout=5, data={
+            "action": "aipkit_frontend_chat_message", "message": "Hi", "bot_id": "5"})
+        assert answer.json()["data"]["reply"] == "Echo: Hi"  # no nonce checked before 2.3.20
+    with LocalSite(plugins=("aipkit@2.4.1",), ai_power_stream=False, delay=0) as site:
+        assert "streamEnabled" not in html.unescape(_page(site))
+        gone = requests.post(site.url + "/wp-admin/admin-ajax.php", timeout=5, data={
+            "action": "aipkit_frontend_chat_message", "message": "Hi", "bot_id": "5"})
+        assert (gone.status_code, gone.text) == (400, "0")

@@ -42,6 +42,7 @@ _ACTIONS = {
     "aipkit_cache_sse_message": "aipkit_cache",
     "aipkit_frontend_chat_stream": "aipkit_stream",
     "aipkit_get_conversation_history": "aipkit_history",
+    "aipkit_frontend_chat_message": "aipkit_message",
 }
 _PADDING = b":" + b" " * 4096 + b"\n\n"
 _KEY_ALPHABET = string.ascii_letters + string.digits
@@ -76,7 +77,8 @@ class AIPKitSite(StandInPlugin, SiteHandler):
     """
 
     plugin = "aipkit"
-    fault_targets = {"aipkit_stream": "chat", "aipkit_cache": "cache", "aipkit_nonce": "session"}
+    fault_targets = {"aipkit_stream": "chat", "aipkit_cache": "cache", "aipkit_nonce": "session",
+                     "aipkit_message": "chat"}
 
     @classmethod
     def shown(cls, site: Any) -> bool:
@@ -85,6 +87,8 @@ class AIPKitSite(StandInPlugin, SiteHandler):
 
     @classmethod
     def ajax_route(cls, site: Any, method: str, action: str) -> Optional[str]:
+        if action == "aipkit_frontend_chat_message" and cls.since(site, (2, 4, 1)):
+            return None  # 2.4.1 removed the JSON action: every bot streams
         return _ACTIONS.get(action) if cls.shown(site) else None
 
     @classmethod
@@ -113,9 +117,11 @@ class AIPKitSite(StandInPlugin, SiteHandler):
         bot = site.aipkit_bot_id
         config = {"botId": int(bot) if bot.isdigit() else bot, "ajaxUrl": f"{base}/wp-admin/admin-ajax.php",
                   "nonce": site.aipkit_nonce, "postId": 7, "requireConsentCompliance": False,
-                  "provider": "OpenAI", "streamEnabled": True,
+                  "provider": "OpenAI",
                   "text": {"placeholder": "Type your message...", "sending": "Sending <b>...</b>",
                            "apos": "It's"}}
+        if not cls.since(site, (2, 4, 1)):  # up to 2.4.0: the bot's streaming setting
+            config["streamEnabled"] = bool(site.ai_power_stream)
         data = _attribute_json(config)
         link = '<p><a href="/aipkit-chat/">Our aipkit chat page</a></p>'
         if site.aipkit_popup:
@@ -178,6 +184,20 @@ class AIPKitSite(StandInPlugin, SiteHandler):
         with site._lock:
             site.aipkit.cache[key] = (message, time.monotonic())
         self._send(200, {"success": True, "data": {"cache_key": key}})
+
+    def _route_aipkit_message(self, body: bytes, fault: Optional[Fault]) -> None:
+        """2.3 - 2.4.0: the JSON action browsers use for a bot with streaming off (no nonce
+        check before 2.3.20); the stream serves those bots too."""
+        site = self.site
+        fields = self._aipkit_fields(body)
+        if self.since(site, (2, 3, 20)) and fields.get("_ajax_nonce") != site.aipkit_nonce:
+            return self._send(403, {"success": False, "data": {"message": _NONCE_FAILURE}})
+        message = fields.get("message", "")
+        if message in ("", "0"):
+            return self._send(400, {"success": False, "data": {"message": "Message cannot be empty."}})
+        self._send(200, {"success": True, "data": {"reply": make_reply(message, []),
+                                                   "message_id": "aipkit-msg-standin",
+                                                   "openai_response_id": None}})
 
     def _route_aipkit_history(self, body: bytes, fault: Optional[Fault]) -> None:
         site = self.site
