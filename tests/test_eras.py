@@ -277,6 +277,13 @@ def test_a_wrong_bot_on_a_page_read_era_names_the_bots_the_page_has(spec):
         assert not chats(site)  # nothing was sent
 
 
+def test_a_wrong_legacy_ai_power_bot_names_the_bots_the_page_has():
+    with LocalSite(plugins=("ai-power@2.2",), delay=0) as site:
+        with pytest.raises(NonceError, match=r"shows no AI Power bot 'nope'; it shows '0': pass bot_id="):
+            ChatGptt(base_url=site.url, bot_id="nope").complete("Hi")
+        assert site.routes() == ["page"]
+
+
 def test_era_f_answers_an_unknown_bot_with_the_default_one_as_the_plugin_does():
     # AI Engine 3.6.2 / 3.7.2 fall back to the default bot: the stand-in does too.
     with LocalSite(plugins=("ai-engine@3.7.2",), delay=0) as site:

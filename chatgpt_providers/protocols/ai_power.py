@@ -90,6 +90,7 @@ class PowerProtocol(Protocol):
     def tokens_from_page(self, client: ChatProvider, page: str) -> PowerTokens:
         """Read the nonce and the chatbot's settings from the page's HTML."""
         containers = [a for a in tags_with(page, "wpaicg-chat") if a.get("data-nonce")]
+        shown = sorted({a.get("data-bot-id", "0") for a in containers})
         if self.bot_id is not None:
             containers = [a for a in containers if a.get("data-bot-id", "0") == self.bot_id]
         ajax_url = self._ajax_url(client, page)
@@ -109,6 +110,12 @@ class PowerProtocol(Protocol):
         looked_for = "data-nonce in a wpaicg-chat-shortcode/wpaicg-chatbox container"
         if self.bot_id is not None:
             looked_for += f" with data-bot-id={self.bot_id!r}"
+        if self.bot_id is not None and shown:
+            raise errors.NonceError(
+                f"{self.page_url} shows no AI Power bot {self.bot_id!r}; it shows "
+                f"{', '.join(map(repr, shown))}: pass bot_id= one of them",
+                url=self.page_url,
+            )
         raise errors.NonceError(
             f"Unable to extract the AI Power nonce ({looked_for}, or wpaicgParams.search_nonce) "
             f"from {self.page_url}; pass page= the address of a page that shows the chatbot",
