@@ -33,7 +33,7 @@ if str(HERE.parent) not in sys.path:  # python benchmarks/run.py from a checkout
 import requests  # noqa: E402
 import responses  # noqa: E402
 
-from chatgpt_providers import AIPKit, Chatgpt4Online, ChatGptt  # noqa: E402
+from chatgpt_providers import AIPKit, Chatgpt4Online, ChatGptt, connect  # noqa: E402
 
 
 class Spec(NamedTuple):
@@ -193,6 +193,85 @@ def one_request_per_turn(turns: int) -> None:
                 "ours = 0", ours[1] == 0, ratio=ours[1] / seeds[1] if seeds[1] else 0.0)
             row(f"2. wall time vs server time, {name}", ours[2] * 1000, ours[3] * 1000, "ms",
                 "ratio <= 1.10", ours[2] <= 1.10 * ours[3])
+
+
+# -- 1 and 2 for the older releases (docs/protocols/versions.md) ---------------------------------
+
+class Era(NamedTuple):
+    """An older release the client speaks, as the stand-in serves it."""
+
+    spec: str
+    #: Its protocol era, for the table.
+    name: str
+    chat_route: str
+    turn_requests: int
+    #: The index of the first event that carries text; None for a JSON-only era.
+    first_text_event: Optional[int]
+
+
+ERAS = (Era("ai-engine@1.0", "legacy page, JSON", "legacy_chat", 1, None),
+        Era("ai-engine@1.6", "era C, JSON", "bot_chat", 1, None),
+        Era("ai-engine@1.9", "era D", "submit", 1, 0),
+        Era("ai-engine@2.0", "era E", "submit", 1, 0),
+        Era("ai-power@1.8", "1.8", "ajax", 1, 0),
+        Era("aipkit@2.3", "2.3", "aipkit_stream", 2, 1))
+
+
+def older_eras(runs: int, turns: int) -> None:
+    """Rows 1 and 2 for each older release, through ``connect(url)`` as a user points the
+    client at a site. A JSON-only era yields the whole answer in one piece: measured from the
+    stand-in's end of the answer (its baseline: the site's own time for that answer)."""
+    question = "one two three four five six"
+    for era in ERAS:
+        label = f"{era.spec} ({era.name})"
+        with RemoteSite(plugins=era.spec, delay=0.02, latency=0.02) as site:
+            bot = connect(site.url + "/")
+            bot.complete("warm up")
+            ours, baseline = [], []
+            for _ in range(runs):
+                stream = bot.stream(question)
+                next(stream)
+                first = time.perf_counter()
+                for _ in stream:
+                    pass
+                record = [r for r in site.log()["requests"] if r["route"] == era.chat_route][-1]
+                if era.first_text_event is None:
+                    ours.append(first - record["finished_at"])
+                    baseline.append(server_time(record))
+                else:
+                    ours.append(first - record["events_at"][era.first_text_event])
+                    bot.complete(question)  # the seeds' approach: yield once the reply is whole
+                    done = time.perf_counter()
+                    record = [r for r in site.log()["requests"] if r["route"] == era.chat_route][-1]
+                    baseline.append(done - record["events_at"][era.first_text_event])
+            ours_ms, base_ms = statistics.median(ours) * 1000, statistics.median(baseline) * 1000
+            if era.first_text_event is None:
+                row(f"1. whole answer after the response's end, {label}", ours_ms, base_ms, "ms",
+                    "ours <= 2 ms (median)", ours_ms <= 2.0,
+                    note="one piece; baseline: the site's own time for the answer")
+            else:
+                row(f"1. first text after flush, {label}, chunked", ours_ms, base_ms, "ms",
+                    "ours <= 2 ms (median)", ours_ms <= 2.0)
+            bot.close()
+        with RemoteSite(plugins=era.spec, delay=0.001, latency=0.02) as site:
+            counts = {}
+            for mode in ("ours", "seeds"):
+                bot = connect(site.url + "/")
+                history: List[Dict[str, str]] = []
+                per_turn = []
+                for turn in range(turns):
+                    before = len(site.log()["requests"])
+                    if mode == "seeds":  # a fresh client (page, nonce) for every message
+                        bot.close()
+                        bot = connect(site.url + "/")
+                    history.append({"role": "user", "content": f"turn {turn}"})
+                    history.append({"role": "assistant", "content": bot.complete(history)})
+                    if turn:
+                        per_turn.append(len(site.log()["requests"]) - before)
+                bot.close()
+                counts[mode] = statistics.mean(per_turn)
+            row(f"2. requests per turn after the first, {label}", counts["ours"], counts["seeds"],
+                "req", f"ours = {era.turn_requests}", counts["ours"] == era.turn_requests)
 
 
 # -- 3, 4, 5: parsing cost, linearity, memory (recorded bodies, client CPU only) -----------------
@@ -469,6 +548,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("Benchmarks (each figure beside its baseline, measured in this run)", flush=True)
     time_to_first_text(runs=3 if quick else 11)
     one_request_per_turn(turns=3 if quick else 10)
+    older_eras(runs=3 if quick else 11, turns=3 if quick else 10)
     parsing_cost(events=2000 if quick else 20000, repeat=2 if quick else 7)
     linear_and_memory(big_mb=2 if quick else 8, repeat=1 if quick else 5)
     import_cost(runs=2 if quick else 20)

@@ -89,3 +89,16 @@ def test_benchmarks_run_and_write_every_figure(tmp_path):
         (per_turn,) = [r for r in rows_of("2", client) if r["figure"].startswith("2. requests per turn")]
         assert per_turn["target"] == f"ours = {minimum}"
         assert per_turn["ours"] == minimum and per_turn["pass"], per_turn
+
+    # The older releases (docs/protocols/versions.md): one request per turn after the first
+    # (two on AI Power 2.3), and a first-text row each, the JSON-only ones in one piece.
+    from benchmarks.run import ERAS
+
+    for era in ERAS:
+        label = f"{era.spec} ({era.name})"
+        (per_turn,) = [r for r in rows if r["figure"] == f"2. requests per turn after the first, {label}"]
+        assert per_turn["ours"] == era.turn_requests and per_turn["pass"], per_turn
+        assert per_turn["baseline"] > per_turn["ours"], per_turn  # a fresh client reads the page
+        first = [r for r in rows if r["figure"].startswith("1.") and label in r["figure"]]
+        assert len(first) == 1 and first[0]["target"] == "ours <= 2 ms (median)"
+

@@ -432,6 +432,12 @@ class ChatProvider(ChatAPI):
         if fresh:
             headers.update({"Cache-Control": "no-cache", "Pragma": "no-cache"})
         response = self.transport.request("GET", url, provider=self.name, headers=headers)
+        if response.status_code == 404:
+            self.transport.read_body(response, provider=self.name)
+            raise errors.ResponseError(
+                f"{url}: no such page (HTTP 404), so no chatbot to read there; check base_url "
+                "and page=, the path of a page that shows the chatbot (e.g. '/chat/')",
+                url=url, status_code=404, body=response.content, provider=self.name)
         if response.status_code != 200:
             raise self.transport.http_error(response, provider=self.name, what=what)
         return page_text(response)

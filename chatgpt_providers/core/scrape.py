@@ -8,9 +8,10 @@ different characters.
 from __future__ import annotations
 
 import re
-from typing import Dict, List
+from typing import Dict, List, Optional
 
-__all__ = ["tags_with", "attributes_at", "find_script_value"]
+__all__ = ["tags_with", "attributes_at", "find_script_value", "find_script_variable",
+           "script_version"]
 
 #: Longest tag read; a hostile page cannot make one tag cost more.
 MAX_TAG_CHARS = 64 * 1024
@@ -90,3 +91,68 @@ def find_script_value(page: str, key: str) -> str:
     if not match:
         return ""
     return match.group(1).replace("\\/", "/")
+
+
+_SCRIPT_VARIABLE = (r"\b(?:let|var|const)\s+{name}\s*=\s*"
+                    r"""(?:'([^'\\\n]*(?:\\.[^'\\\n]*)*)'|"([^"\\\n]*(?:\\.[^"\\\n]*)*)"|([^;,\s'"<]+))""")
+
+
+def find_script_variable(page: str, name: str) -> Optional[str]:
+    """The value a script declares as ``let|var|const name = ...``: a quoted string
+    (JavaScript escapes decoded) or a bare literal as written (``0.8``, ``null``); None when
+    the page declares no such variable.
+
+    >>> page = "<script>let restNonce = 'ab\\\\'c'; let maxTokens = 1024; var x = \\"\\\\u00e9\\";</script>"
+    >>> find_script_variable(page, "restNonce"), find_script_variable(page, "maxTokens")
+    ("ab'c", '1024')
+    >>> find_script_variable(page, "x"), find_script_variable(page, "apiURL") is None
+    ('é', True)
+    """
+    match = re.search(_SCRIPT_VARIABLE.format(name=re.escape(name)), page)
+    if not match:
+        return None
+    single, double, bare = match.groups()
+    if bare is not None:
+        return bare
+    return _js_string(single if single is not None else double)
+
+
+def _js_string(raw: str) -> str:
+    """The text of a JavaScript string literal's body (escapes decoded as JSON does, plus
+    ``\\'``); the raw text when it does not decode."""
+    if "\\" not in raw:
+        return raw
+    import json
+
+    text = raw.replace("\\'", "'").replace('"', '\\"').replace('\\\\"', '\\"')
+    try:
+        value = json.loads(f'"{text}"')
+    except ValueError:
+        return raw
+    return value if isinstance(value, str) else raw
+
+
+_DOTTED_VERSION = re.compile(r"\d+(?:\.\d+)+")
+
+
+def script_version(page: str, script: str) -> Optional[str]:
+    """The ``ver=`` of the first ``<script>`` whose ``src`` holds ``script``, when it is a
+    dotted version: a stylesheet's ``?ver=`` and a file time (``ver=1787344627``, what
+    WordPress plugins stamp some assets with) are no version.
+
+    >>> page = ("<link href='/p/x.css?ver=1787344627'><script src='/p/x.js?ver=1700194369'>"
+    ...         "</script><script id='y' src='/p/x.js?ver=2.4.71&amp;z=1'></script>")
+    >>> script_version(page, "/p/x.js"), script_version(page, "/p/x.css")
+    ('2.4.71', None)
+    """
+    for attrs in tags_with(page, script, tag="script"):
+        src = attrs.get("src", "")
+        if script not in src:
+            continue
+        marker = src.find("ver=", src.find("?") + 1 if "?" in src else len(src))
+        if marker < 0:
+            continue
+        value = src[marker + 4:].split("&", 1)[0]
+        if _DOTTED_VERSION.fullmatch(value):
+            return value
+    return None

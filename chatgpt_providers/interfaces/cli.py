@@ -259,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="AI Power answers JSON instead of streaming")
     serve.add_argument("--plugins", default="ai-engine,ai-power", metavar="LIST",
                        help="the chatbots the site runs, comma-separated: ai-engine, ai-power "
-                            "(legacy 1.8-2.2), aipkit (2.3+) (default ai-engine,ai-power)")
+                            "(legacy 1.8-2.2), aipkit (2.3+), each optionally @release (e.g. "
+                            "ai-engine@1.9,aipkit@2.3); several releases of one plugin start "
+                            "one site each, on the next ports (default ai-engine,ai-power)")
     serve.add_argument("--ai-power-version", default="1.9.8", metavar="V",
                        help="AI Power's version; 2.3 or later makes ai-power the 2.3+ plugin "
                             "(default 1.9.8)")
@@ -409,6 +411,7 @@ _ADVICE: List[Tuple[re.Pattern[str], str]] = [(re.compile(pattern), replacement)
     (r"\bproxy=", "--proxy URL"),
     (r"pass verify= a CA bundle path", "set REQUESTS_CA_BUNDLE to a CA bundle path"),
     (r"\bverify=", "REQUESTS_CA_BUNDLE"),
+    (r"check base_url and page=, the path", "check --base-url and --page PATH, the path"),
     (r"pass base_url='https://site\.example'", "pass --base-url https://site.example"),
     (r"\bbase_url=", "--base-url"),
     (r"\bbase_url must", "--base-url must"),
@@ -728,27 +731,38 @@ def _check(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from ..testing import LocalSite
+    from ..testing.site import site_groups
 
     plugins = tuple(name.strip() for name in args.plugins.split(",") if name.strip())
+    sites = []
     try:
-        site = LocalSite(host=args.host, port=args.port, delay=args.delay, latency=args.latency,
-                         framing=args.framing, ai_power_stream=not args.ai_power_json,
-                         plugins=plugins, ai_power_version=args.ai_power_version)
+        for number, group in enumerate(site_groups(plugins)):
+            sites.append(LocalSite(host=args.host, port=args.port + number if args.port else 0,
+                                   delay=args.delay, latency=args.latency, framing=args.framing,
+                                   ai_power_stream=not args.ai_power_json, plugins=group,
+                                   ai_power_version=args.ai_power_version))
     except ValueError as exc:
-        raise CommandError(f"{exc}", EXIT_USAGE) from exc
+        raise CommandError(f"--plugins: {exc}", EXIT_USAGE) from exc
     try:
-        site.start()
+        for site in sites:
+            site.start()
     except OSError as exc:
+        for site in sites:
+            site.stop()
         reason = exc.strerror or str(exc)
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {reason}; pick another "
                            "--port (0 picks a free one) or stop what uses it", EXIT_NETWORK) from exc
-    print(f"Stand-in WordPress site ({', '.join(plugins) or 'no chatbot'}) at {site.url}\n"
-          f"  try: {PROG} ask --provider chatgptt --base-url {site.url} \"Hi\"\n"
+    for site in sites:
+        print(f"Stand-in WordPress site ({', '.join(site.plugin_specs) or 'no chatbot'}) at {site.url}")
+    print(f"  try: {PROG} ask --provider chatgptt --base-url {sites[0].url} \"Hi\"\n"
           "Ctrl-C stops it.", flush=True)
     try:
-        site.serve_forever()
+        sites[0].serve_forever()  # the others serve from their own threads
     except KeyboardInterrupt:
         pass
+    finally:
+        for site in sites:
+            site.stop()
     return EXIT_OK
 
 

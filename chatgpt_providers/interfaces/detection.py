@@ -11,8 +11,8 @@ from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.scrape import find_script_value, tags_with
 from ..core.transport import Transport, page_text
-from ..protocols.ai_engine import AIEngine
-from ..protocols.ai_power import AIPower
+from ..protocols.ai_engine import ERAS, AIEngine, page_era
+from ..protocols.ai_power import AIPower, power_version
 from ..protocols.aipkit import aipkit_version, find_aipkit_bots
 
 __all__ = ["Detection", "detect", "detect_in_page", "connect", "client_for", "describe",
@@ -26,15 +26,18 @@ _CONNECTION_OPTIONS = ("proxy", "proxies", "timeout", "headers", "verify", "sess
 
 class Detection(Record):
     """What :func:`detect` found: ``plugin`` (``"AI Engine"``, ``"AI Power"`` for the legacy
-    1.8 to 2.2 generation, ``"AI Power 2.3+"``, or None), the plugin ``version`` when the page
-    shows it, the site's ``base_url``, the ``page`` path, a short ``detail`` for people, and the
-    page's ``html``.
+    1.8 to 2.2 generation, ``"AI Power 2.3+"``, or None), the plugin ``version`` when the
+    plugin's own script tag shows it (AI Engine stamps its scripts with file times: no version),
+    the site's ``base_url``, the ``page`` path, a short ``detail`` for people, the page's
+    ``html``, and the protocol ``era`` the client will speak there, in words
+    (``docs/protocols/versions.md``; None when unknown).
 
-    >>> Detection("AI Power 2.3+", "2.4.71", "https://s", "/chat/", "a bot", "<html>").supported
-    True
+    >>> found = Detection("AI Power 2.3+", "2.4.71", "https://s", "/chat/", "a bot", "<html>")
+    >>> found.supported, found.era
+    (True, None)
     """
 
-    __slots__ = ("plugin", "version", "base_url", "page", "detail", "html")
+    __slots__ = ("plugin", "version", "base_url", "page", "detail", "html", "era")
     _hidden = ("html",)
     plugin: Optional[str]
     version: Optional[str]
@@ -42,6 +45,11 @@ class Detection(Record):
     page: str
     detail: str
     html: str
+    era: Optional[str]
+
+    def __init__(self, plugin: Optional[str], version: Optional[str], base_url: str, page: str,
+                 detail: str, html: str, era: Optional[str] = None) -> None:
+        super().__init__(plugin, version, base_url, page, detail, html, era)
 
     @property
     def supported(self) -> bool:
@@ -81,6 +89,8 @@ def _split(url: str) -> Tuple[str, str]:
 def _ai_engine(html: str) -> Optional[str]:
     if any(a.get("data-system") for a in tags_with(html, "mwai-chatbot-container")):
         return "an AI Engine chatbot container"
+    if "apiurl" in html.lower() and page_era(html) == "legacy":
+        return "a legacy [mwai_chat] chatbot (script variables restNonce, apiURL)"
     if "restnonce" in html.lower() and "mwai" in html.lower():
         return "AI Engine script settings"
     return None
@@ -115,6 +125,37 @@ DETECTORS: Tuple[Tuple[str, Callable[[str], Optional[str]]], ...] = (
 #: client made for a page keeps working when the site upgrades).
 _CLIENTS: Dict[str, Callable[..., ChatProvider]] = {
     AI_ENGINE: AIEngine, AI_POWER_NEW: AIPower, AI_POWER: AIPower}
+#: How each generation's page shows the plugin version (its own script tag).
+_VERSIONS: Dict[str, Callable[[str], Optional[str]]] = {
+    AI_ENGINE: lambda html: None, AI_POWER_NEW: aipkit_version, AI_POWER: power_version}
+
+
+def _release(version: Optional[str]) -> Tuple[int, ...]:
+    return (tuple(int(n) for n in version.split(".")[:3]) + (0, 0, 0))[:3] if version else ()
+
+
+def _era(plugin: str, version: Optional[str], html: str) -> Optional[str]:
+    """The protocol era the client will speak, in words (``docs/protocols/versions.md``);
+    for AI Engine as far as the page tells (``"D/F"`` waits for ``start_session``).
+
+    >>> _era(AI_POWER, "1.8.79", "")
+    'form POST (1.8: a GET works too), the stream ends at [DONE]'
+    >>> _era(AI_POWER_NEW, "2.3", "")
+    'cache POST + SSE stream, a fresh nonce from the page'
+    """
+    if plugin == AI_ENGINE:
+        era = page_era(html)
+        return ERAS.get(era or "", era)
+    release = _release(version)
+    if plugin == AI_POWER:
+        if release and release <= (1, 8, 79):
+            return "form POST (1.8: a GET works too), the stream ends at [DONE]"
+        return "form POST, streamed or JSON as the site decides"
+    if release and release < (2, 3, 41):
+        return "cache POST + SSE stream, a fresh nonce from the page"
+    return "cache POST + SSE stream, a fresh nonce from the refresh action"
+
+
 #: Signs that AI Power 2.3+ is installed although the page shows no bot.
 _AIPKIT_SIGNS = ("gpt3-ai-content-generator/dist/js/public-main", "aipkit_chat_config_global",
                  "aipkit_getchatnonceaction")
@@ -145,8 +186,8 @@ def detect_in_page(html: str, base_url: str = "", page: str = "/",
         others = [name for name in found if name != plugin]
         if others:
             detail += f"; the page also has {others[0]} (prefer={others[0]!r} picks it)"
-        version = aipkit_version(html) if plugin == AI_POWER_NEW else None
-        return Detection(plugin, version, base_url, page, detail, html)
+        version = _VERSIONS[plugin](html)
+        return Detection(plugin, version, base_url, page, detail, html, _era(plugin, version, html))
     lower = html.lower()
     if any(sign in lower for sign in _AIPKIT_SIGNS):
         return Detection(None, aipkit_version(html), base_url, page,
@@ -164,18 +205,37 @@ def detect(url: str, *, prefer: Optional[str] = None, **options: Any) -> Detecti
 
     Connection ``options``: ``proxy``, ``proxies``, ``timeout``, ``headers``, ``verify``,
     ``session``. Cloudflare challenges raise BlockedError, network problems NetworkError.
+    An AI Engine page without a nonce is told apart (era D or F) by asking for
+    ``start_session``, as the client would (``Detection.era``).
     """
     options = take_options("detect()", options, ("url", "prefer") + _CONNECTION_OPTIONS)
+    return _detect(url, prefer, True, options)
+
+
+def _detect(url: str, prefer: Optional[str], probe: bool, options: Dict[str, Any]) -> Detection:
     base_url, page = _split(url)
-    transport = Transport(**options)
+    transport = Transport(site=base_url, **options)  # what the page names stays on its site
     try:
         response = transport.request("GET", base_url + page, provider="detect",
                                      headers={"Accept": "text/html,*/*;q=0.8"})
         if response.status_code != 200:
             raise transport.http_error(response, provider="detect", what="the page")
-        return detect_in_page(page_text(response), base_url, page, prefer=prefer)
+        found = detect_in_page(page_text(response), base_url, page, prefer=prefer)
+        if probe and found.era == "D/F":
+            found = found._replace(era=_engine_session_era(transport, found))
+        return found
     finally:
         transport.close()
+
+
+def _engine_session_era(transport: Transport, found: Detection) -> str:
+    """An AI Engine page without a nonce: ``start_session`` answering means era F, a site
+    without the route era D (guests send no nonce)."""
+    settings = AIEngine(found.base_url, page=found.page).protocol.settings_in(found.html)
+    rest_url = (settings.rest_url or found.base_url + "/wp-json").rstrip("/")
+    response = transport.request("POST", rest_url + "/mwai/v1/start_session", provider="detect")
+    response.close()
+    return ERAS["D"] if response.status_code in (404, 405, 501) else ERAS["F"]
 
 
 def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> ChatProvider:
@@ -198,7 +258,7 @@ def connect(url: str, *, prefer: Optional[str] = None, **options: Any) -> ChatPr
                      if name not in accepted and name not in ("base_url", "page")]
     options = take_options("connect()", options, accepted)  # before any traffic
     connection = {k: v for k, v in options.items() if k in _CONNECTION_OPTIONS}
-    found = detect(url, prefer=prefer, **connection)
+    found = _detect(url, prefer, False, connection)  # the client asks start_session itself
     if found.plugin in _CLIENTS:
         takes = constructor_options(_CLIENTS[found.plugin])  # type: ignore[arg-type]
         foreign = [name for name in options if name not in takes]
@@ -237,5 +297,6 @@ def describe(found: Detection) -> str:
     where = f"{found.base_url}{found.page}"
     if not found.plugin:
         return f"{where}: {found.detail}"
-    return f"{where}: {found.name} ({found.detail})"
+    era = f", {found.era}" if found.era else ""
+    return f"{where}: {found.name}{era} ({found.detail})"
 

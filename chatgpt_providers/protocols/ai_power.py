@@ -26,12 +26,12 @@ from ..core.protocol import NonceRefused, Protocol
 from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.results import Reply
-from ..core.scrape import find_script_value, tags_with
+from ..core.scrape import find_script_value, script_version, tags_with
 from ..core.sse import JsonEvent
 from ..core.transport import looks_like_cloudflare_challenge, origin
 from .aipkit import DEFAULT_MAX_MESSAGES, AIPKitProtocol, AIPKitTokens, find_aipkit_bots
 
-__all__ = ["AIPower", "ChatGptt", "PowerProtocol", "PowerTokens"]
+__all__ = ["AIPower", "ChatGptt", "PowerProtocol", "PowerTokens", "power_version"]
 
 log = logging.getLogger("chatgpt_providers")
 
@@ -90,6 +90,7 @@ class PowerProtocol(Protocol):
     def tokens_from_page(self, client: ChatProvider, page: str) -> PowerTokens:
         """Read the nonce and the chatbot's settings from the page's HTML."""
         containers = [a for a in tags_with(page, "wpaicg-chat") if a.get("data-nonce")]
+        shown = sorted({a.get("data-bot-id", "0") for a in containers})
         if self.bot_id is not None:
             containers = [a for a in containers if a.get("data-bot-id", "0") == self.bot_id]
         ajax_url = self._ajax_url(client, page)
@@ -109,6 +110,12 @@ class PowerProtocol(Protocol):
         looked_for = "data-nonce in a wpaicg-chat-shortcode/wpaicg-chatbox container"
         if self.bot_id is not None:
             looked_for += f" with data-bot-id={self.bot_id!r}"
+        if self.bot_id is not None and shown:
+            raise errors.NonceError(
+                f"{self.page_url} shows no AI Power bot {self.bot_id!r}; it shows "
+                f"{', '.join(map(repr, shown))}: pass bot_id= one of them",
+                url=self.page_url,
+            )
         raise errors.NonceError(
             f"Unable to extract the AI Power nonce ({looked_for}, or wpaicgParams.search_nonce) "
             f"from {self.page_url}; pass page= the address of a page that shows the chatbot",
@@ -389,6 +396,17 @@ def new_client_id() -> str:
     10
     """
     return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(10))
+
+
+def power_version(page: str) -> Optional[str]:
+    """The legacy plugin's version from its script tag
+    (``.../wp-ai-content-generator-public.js?ver=2.2``), if the page shows it.
+
+    >>> power_version("<script src='/wp-content/plugins/gpt3-ai-content-generator/public/js/"
+    ...               "wp-ai-content-generator-public.js?ver=1.9.8'></script>")
+    '1.9.8'
+    """
+    return script_version(page, "wp-ai-content-generator-public.js")
 
 
 def _json_outcome(data: Dict[str, Any], response: requests.Response) -> Optional[str]:

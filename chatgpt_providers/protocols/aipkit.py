@@ -32,7 +32,7 @@ from ..core.protocol import NonceRefused, PreparedExpired, Protocol
 from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.results import Reply
-from ..core.scrape import tags_with
+from ..core.scrape import script_version, tags_with
 from ..core.sse import JsonEvent, json_or_none
 
 __all__ = ["AIPKit", "AIPKitProtocol", "AIPKitTokens", "find_aipkit_bots", "aipkit_version"]
@@ -41,7 +41,8 @@ log = logging.getLogger("chatgpt_providers")
 
 #: Class tokens of an element that carries a bot's ``data-config``.
 CONTAINER_CLASSES = ("aipkit_chat_container", "aipkit_popup_wrapper")
-_PLUGIN_SCRIPT = "gpt3-ai-content-generator/"
+#: The plugin's own script (its stylesheet's ``ver`` is a file time, not the version).
+_PLUGIN_SCRIPT = "gpt3-ai-content-generator/dist/js/public-main"
 #: Conversations remembered per client for continuing stateless calls natively.
 _MAX_CONVERSATIONS = 256
 #: The plugin's default for a bot's ``max_messages``: logged messages sent upstream.
@@ -161,21 +162,7 @@ def aipkit_version(page: str) -> Optional[str]:
     ...                "public-main.bundle.js?ver=2.4.71' id='aipkit-public-main-js'>")
     '2.4.71'
     """
-    start = page.find(_PLUGIN_SCRIPT)
-    while start >= 0:
-        end = page.find(">", start)
-        tag = page[start:end if end >= 0 else len(page)]
-        marker = tag.find("ver=")
-        if marker >= 0:
-            version = ""
-            for ch in tag[marker + 4:]:
-                if not (ch.isdigit() or ch == "."):
-                    break
-                version += ch
-            if version.strip("."):
-                return version.strip(".")
-        start = page.find(_PLUGIN_SCRIPT, start + 1)
-    return None
+    return script_version(page, _PLUGIN_SCRIPT)
 
 
 class AIPKitProtocol(Protocol):

@@ -10,6 +10,10 @@ word-by-word replies, chunked or close-delimited framing, fault injection and a 
     ...     ChatGptt(base_url=site.url).complete("Hi")
     'Echo: Hi'
 
+A plugin release (``LocalSite(plugins=("ai-engine@1.9", "aipkit@2.3"))``) serves that
+release's protocol era (``docs/protocols/versions.md``): its page, its routes and its refusals.
+Pages other than ``site.pages`` (``/`` and ``/chat/``) are WordPress's 404 page.
+
 Replies are deterministic: ``Echo: <message>``, followed by ``(history: N turns, last:
 <text>)`` when earlier turns arrived, so a test can check that context reached the server.
 

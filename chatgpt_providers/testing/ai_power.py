@@ -1,6 +1,10 @@
-"""The stand-in's legacy AI Power (1.8.80 to 2.2): the ``wpaicg`` containers and
+"""The stand-in's legacy AI Power (1.8 to 2.2): the ``wpaicg`` containers and
 ``wpaicgParams`` on the page, and the two ``admin-ajax.php`` chat actions, as
-``docs/protocols/ai-power.md`` describes them."""
+``docs/protocols/ai-power.md`` describes them. ``site.ai_power_version`` picks the era
+(``docs/protocols/versions.md``): up to 1.8.79 the handler reads ``$_REQUEST`` (the browser's
+GET with every field in the query, or a form POST), a refused nonce is HTTP 200 JSON (up to
+1.8.90), and a stream carries the handler's JSON result raw after ``data: [DONE]``; from 1.8.80
+a form POST only, and from 1.8.91 a refused nonce is 403 ``text/html``."""
 
 from __future__ import annotations
 
@@ -24,6 +28,19 @@ def is_aipkit_version(version: str) -> bool:
     return (numbers[0], numbers[1]) >= (2, 3)
 
 
+def version_tuple(version: str) -> tuple:
+    """``"1.8.79"`` as ``(1, 8, 79)``, padded to three numbers for comparisons.
+
+    >>> version_tuple("1.8") < version_tuple("1.8.80") <= version_tuple("2.2")
+    True
+    """
+    return (tuple(int(n) for n in re.findall(r"\d+", version)[:3]) + (0, 0, 0))[:3]
+
+
+#: The plugin's stylesheet, enqueued before its script, stamped with a file time (not a version).
+_STYLE_TIME = "1787344627"
+
+
 class AIPowerSite(StandInPlugin, SiteHandler):
     """Legacy AI Power's routes and page part (mixed into the site's handler).
 
@@ -39,16 +56,28 @@ class AIPowerSite(StandInPlugin, SiteHandler):
         return cls.plugin in site.plugins and not is_aipkit_version(site.ai_power_version)
 
     @classmethod
+    def reads_request(cls, site: Any) -> bool:
+        """Up to 1.8.79 the handler reads ``$_REQUEST``: a GET with the query works too."""
+        return version_tuple(site.ai_power_version) <= (1, 8, 79)
+
+    @classmethod
     def ajax_route(cls, site: Any, method: str, action: str) -> Optional[str]:
         # A 2.3+ site answers these actions too: HTTP 400 "0", from the same route.
-        return "ajax" if method == "POST" and action in _ACTIONS else None
+        if action not in _ACTIONS:
+            return None
+        return "ajax" if method == "POST" or cls.reads_request(site) else None
 
     @classmethod
     def page_head(cls, site: Any, base: str) -> str:
         escaped_base = base.replace("/", "\\/")
         params = json.dumps({"ajax_url": "AJAX", "search_nonce": site.power_nonce, "logged_in": "0"})
         params = params.replace('"AJAX"', f'"{escaped_base}\\/wp-admin\\/admin-ajax.php"')
-        return f"<script>var wpaicgParams = {params};</script>"
+        folder = f"{base}/wp-content/plugins/gpt3-ai-content-generator/public"
+        return (f"<link rel='stylesheet' id='wpaicg-chat-css' href='{folder}/css/"
+                f"wp-ai-content-generator-public.css?ver={_STYLE_TIME}' media='all' />\n"
+                f"<script src='{folder}/js/wp-ai-content-generator-public.js?ver="
+                f"{site.ai_power_version}' id='wp-ai-content-generator-js'></script>\n"
+                f"<script>var wpaicgParams = {params};</script>")
 
     @classmethod
     def page_body(cls, site: Any, base: str) -> str:
@@ -64,10 +93,15 @@ class AIPowerSite(StandInPlugin, SiteHandler):
     def _route_ajax(self, body: bytes, fault: Optional[Fault]) -> None:
         site = self.site
         name = fault.name if fault else ""
-        form = self.record.form
+        form = self.record.form if self.command == "POST" else {}
+        version = version_tuple(site.ai_power_version)
+        if self.reads_request(site):  # $_REQUEST: the query, then the body
+            form = {**{k: v[-1] for k, v in self.record.query.items()}, **form}
         if name == "unsupported" or is_aipkit_version(site.ai_power_version):
             return self._send(400, "0", "text/html; charset=UTF-8")
         if form.get("_wpnonce") != site.power_nonce or name == "expired_nonce":
+            if version <= (1, 8, 90):
+                return self._send(200, {"status": "error", "msg": "Nonce verification failed"})
             return self._send(403, _EXPIRED_PAGE, "text/html; charset=UTF-8")
         message = form.get("message", "")
         if message.strip() in ("", "0"):
@@ -107,6 +141,9 @@ class AIPowerSite(StandInPlugin, SiteHandler):
                           else "[LIMITED]")
         else:
             events = _openai_chunks(reply) + ["[DONE]"]
+            if self.reads_request(site):  # the handler's result follows, raw, no newline
+                events.append(json.dumps({"status": "success", "msg": "Something went wrong",
+                                          "data": reply, "log": 123}).encode())
         if name == "malformed_sse":
             events = malformed(events)
         self._stream(events, fault)

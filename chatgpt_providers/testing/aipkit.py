@@ -32,7 +32,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from .ai_power import is_aipkit_version
+from .ai_power import is_aipkit_version, version_tuple
 from .base import Fault, SiteHandler, StandInPlugin, make_reply, malformed, words
 
 __all__ = ["AIPKitSite", "AIPKitState"]
@@ -42,6 +42,7 @@ _ACTIONS = {
     "aipkit_cache_sse_message": "aipkit_cache",
     "aipkit_frontend_chat_stream": "aipkit_stream",
     "aipkit_get_conversation_history": "aipkit_history",
+    "aipkit_frontend_chat_message": "aipkit_message",
 }
 _PADDING = b":" + b" " * 4096 + b"\n\n"
 _KEY_ALPHABET = string.ascii_letters + string.digits
@@ -76,7 +77,8 @@ class AIPKitSite(StandInPlugin, SiteHandler):
     """
 
     plugin = "aipkit"
-    fault_targets = {"aipkit_stream": "chat", "aipkit_cache": "cache", "aipkit_nonce": "session"}
+    fault_targets = {"aipkit_stream": "chat", "aipkit_cache": "cache", "aipkit_nonce": "session",
+                     "aipkit_message": "chat"}
 
     @classmethod
     def shown(cls, site: Any) -> bool:
@@ -85,16 +87,29 @@ class AIPKitSite(StandInPlugin, SiteHandler):
 
     @classmethod
     def ajax_route(cls, site: Any, method: str, action: str) -> Optional[str]:
+        if action == "aipkit_frontend_chat_message" and cls.since(site, (2, 4, 1)):
+            return None  # 2.4.1 removed the JSON action: every bot streams
         return _ACTIONS.get(action) if cls.shown(site) else None
 
     @classmethod
     def version(cls, site: Any) -> str:
+        if site.aipkit_release:
+            return str(site.aipkit_release)
         return site.ai_power_version if is_aipkit_version(site.ai_power_version) else _DEFAULT_VERSION
 
     @classmethod
+    def since(cls, site: Any, release: Tuple[int, int, int]) -> bool:
+        """Whether the site's release is ``release`` or later (``docs/protocols/aipkit.md`` 7)."""
+        return version_tuple(cls.version(site)) >= release
+
+    @classmethod
     def page_head(cls, site: Any, base: str) -> str:
-        return (f"<script src='{base}/wp-content/plugins/gpt3-ai-content-generator/dist/js/"
-                f"public-main.bundle.js?ver={cls.version(site)}' id='aipkit-public-main-js'></script>\n"
+        dist = f"{base}/wp-content/plugins/gpt3-ai-content-generator/dist"
+        # The stylesheet comes first and carries a file time, not the version.
+        return (f"<link rel='stylesheet' id='aipkit-public-main-css' href='{dist}/css/"
+                f"public-main.bundle.css?ver=1787344627' media='all' />\n"
+                f"<script src='{dist}/js/public-main.bundle.js?ver={cls.version(site)}' "
+                "id='aipkit-public-main-js'></script>\n"
                 "<script>var aipkit_chat_config_global = {\"text\": {\"typing\": \"Thinking\"}};</script>")
 
     @classmethod
@@ -102,9 +117,11 @@ class AIPKitSite(StandInPlugin, SiteHandler):
         bot = site.aipkit_bot_id
         config = {"botId": int(bot) if bot.isdigit() else bot, "ajaxUrl": f"{base}/wp-admin/admin-ajax.php",
                   "nonce": site.aipkit_nonce, "postId": 7, "requireConsentCompliance": False,
-                  "provider": "OpenAI", "streamEnabled": True,
+                  "provider": "OpenAI",
                   "text": {"placeholder": "Type your message...", "sending": "Sending <b>...</b>",
                            "apos": "It's"}}
+        if not cls.since(site, (2, 4, 1)):  # up to 2.4.0: the bot's streaming setting
+            config["streamEnabled"] = bool(site.ai_power_stream)
         data = _attribute_json(config)
         link = '<p><a href="/aipkit-chat/">Our aipkit chat page</a></p>'
         if site.aipkit_popup:
@@ -138,7 +155,8 @@ class AIPKitSite(StandInPlugin, SiteHandler):
         return parts.scheme != "http" or (parts.hostname or "") != host
 
     def _route_aipkit_nonce(self, body: bytes, fault: Optional[Fault]) -> None:
-        if fault is not None and fault.name == "unsupported":  # before 2.3.41: no such action
+        unknown = not self.since(self.site, (2, 3, 41))
+        if unknown or (fault is not None and fault.name == "unsupported"):  # before 2.3.41: no such action
             return self._send(400, "0", "text/html; charset=UTF-8")
         fields = self._aipkit_fields(body)
         if self._foreign_origin(fields, fault):
@@ -167,6 +185,20 @@ class AIPKitSite(StandInPlugin, SiteHandler):
             site.aipkit.cache[key] = (message, time.monotonic())
         self._send(200, {"success": True, "data": {"cache_key": key}})
 
+    def _route_aipkit_message(self, body: bytes, fault: Optional[Fault]) -> None:
+        """2.3 - 2.4.0: the JSON action browsers use for a bot with streaming off (no nonce
+        check before 2.3.20); the stream serves those bots too."""
+        site = self.site
+        fields = self._aipkit_fields(body)
+        if self.since(site, (2, 3, 20)) and fields.get("_ajax_nonce") != site.aipkit_nonce:
+            return self._send(403, {"success": False, "data": {"message": _NONCE_FAILURE}})
+        message = fields.get("message", "")
+        if message in ("", "0"):
+            return self._send(400, {"success": False, "data": {"message": "Message cannot be empty."}})
+        self._send(200, {"success": True, "data": {"reply": make_reply(message, []),
+                                                   "message_id": "aipkit-msg-standin",
+                                                   "openai_response_id": None}})
+
     def _route_aipkit_history(self, body: bytes, fault: Optional[Fault]) -> None:
         site = self.site
         fields = self._aipkit_fields(body)
@@ -185,7 +217,8 @@ class AIPKitSite(StandInPlugin, SiteHandler):
         if name == "unsupported":
             return self._send(400, "0", "text/html; charset=UTF-8")
         fields = self._aipkit_fields(body)
-        head: List[Any] = [_PADDING]
+        head: List[Any] = [_PADDING] if self.since(site, (2, 3, 93)) else []
+        security = _SECURITY if self.since(site, (2, 3, 20)) else "Security check failed (nonce)."
 
         def refuse(text: str, **extra: Any) -> None:
             self._stream(head + [_error_event(text, **extra), _named("done", {"finished": True})], None)
@@ -193,7 +226,7 @@ class AIPKitSite(StandInPlugin, SiteHandler):
         if self._foreign_origin(fields, fault):
             return refuse(_FOREIGN)
         if fields.get("_ajax_nonce") != site.aipkit_nonce or name == "expired_nonce":
-            return refuse(_SECURITY)  # before the key is read: it stays usable
+            return refuse(security)  # before the key is read: it stays usable
         key = fields.get("cache_key", "")
         with site._lock:
             cached = site.aipkit.cache.pop(key, None) if key else None
@@ -235,10 +268,13 @@ class AIPKitSite(StandInPlugin, SiteHandler):
                            "message_id": fields.get("user_client_message_id", "")})
         reply = make_reply(message, [m["content"] for m in earlier])
         message_id = f"aipkit-msg-{secrets.token_hex(7)}.{secrets.randbelow(10**8):08d}"
-        events: List[Any] = head + [_named("message_start", {"message_id": message_id}),
-                                    _named("status", {"type": "response.created", "status": "in_progress",
-                                                      "response_id": "resp_standin"})]
-        deltas = [{"delta": piece} for piece in words(reply)]
+        events: List[Any] = head + [_named("message_start", {"message_id": message_id})]
+        if self.since(site, (2, 3, 69)):
+            events.append(_named("status", {"type": "response.created", "status": "in_progress",
+                                            "response_id": "resp_standin"}))
+        deltas: List[Any] = [{"delta": piece} for piece in words(reply)]
+        if not self.since(site, (2, 3, 69)) and len(deltas) > 1:  # 2.3: the id came early
+            deltas.insert(len(deltas) - 1, _named("openai_response_id", {"id": "resp_standin"}))
         if name == "error_event":
             events += deltas[:max(1, len(deltas) // 2)]
             events.append(_error_event("API Error: Incorrect API key provided: sk-abc***."))
@@ -248,7 +284,8 @@ class AIPKitSite(StandInPlugin, SiteHandler):
                                        "15001 milliseconds with 0 bytes received"))
             return self._stream(events, None)
         events += deltas
-        events.append(_named("openai_response_id", {"id": "resp_standin"}))
+        if self.since(site, (2, 3, 69)):
+            events.append(_named("openai_response_id", {"id": "resp_standin"}))
         done: Dict[str, Any] = {"finished": True}
         if name == "warning":
             events.append(_named("warning", {"error": "The answer may be incomplete."}))

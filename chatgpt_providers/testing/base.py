@@ -277,7 +277,9 @@ class SiteHandler(BaseHTTPRequestHandler):
                 if route:
                     return route
             return "ajax_unknown"
-        return "page" if method == "GET" else "not_found"
+        if method == "GET" and (path in site.pages or path == "/index.php"):
+            return "page"
+        return "not_found"
 
     def _fault_target(self, route: str) -> Optional[str]:
         if route == "page":
@@ -329,7 +331,11 @@ class SiteHandler(BaseHTTPRequestHandler):
         return True
 
     def _route_not_found(self, body: bytes, fault: Optional[Fault]) -> None:
-        self._send(404, "<html><body><h1>Not Found</h1></body></html>", "text/html")
+        """WordPress's 404 page: the theme's "not found" template, no chatbot on it."""
+        self._send(404, '<!DOCTYPE html>\n<html lang="en-US"><head><title>Page not found - '
+                        "Stand-in chatbot site</title></head><body class=\"error404\"><h1>"
+                        "Oops! That page can&rsquo;t be found.</h1></body></html>",
+                   "text/html; charset=UTF-8")
 
     def _route_no_route(self, body: bytes, fault: Optional[Fault]) -> None:
         self._send(404, {"code": "rest_no_route",

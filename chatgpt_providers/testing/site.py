@@ -2,19 +2,83 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from http.server import ThreadingHTTPServer
-from typing import Any, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 from .ai_engine import AIEngineSite
 from .ai_power import AIPowerSite
 from .aipkit import AIPKitSite, AIPKitState
 from .base import FAULTS, TARGETS, Fault, RecordedRequest, SiteHandler, StandInPlugin, new_nonce
 
-__all__ = ["LocalSite", "PLUGINS"]
+__all__ = ["LocalSite", "PLUGINS", "RELEASES", "parse_plugins", "site_groups"]
 
 #: Every plugin the stand-in serves, in page order.
 PLUGINS: Tuple[Type[StandInPlugin], ...] = (AIEngineSite, AIPowerSite, AIPKitSite)
+#: The releases ``plugin@release`` may name, per plugin: the protocol eras of
+#: ``docs/protocols/versions.md``, from the oldest.
+RELEASES: Dict[str, str] = {
+    "ai-engine": "0.2.2 and later (eras A to F: 0.6 legacy page, 1.0 legacy page at "
+                 "ai-chatbot/v1, 1.6 mwai-bot/v1/chat, 1.9 no nonce, 2.0 page nonce, 2.4.4+ "
+                 "start_session)",
+    "ai-power": "1.8 and later (1.8: GET or POST, raw JSON after [DONE]; 1.9 to 2.2: form POST; "
+                "2.3+: the AIPKit rewrite)",
+    "aipkit": "2.3 and later (2.3: no nonce refresh action, no padding; 2.4.1+: current)",
+}
+_RELEASE = re.compile(r"\d+(?:\.\d+){0,3}")
+
+
+def site_groups(plugins: Tuple[str, ...]) -> List[Tuple[str, ...]]:
+    """``plugins`` split into sites, each running at most one release of a plugin (as a
+    WordPress site does), in order: one stand-in per group.
+
+    >>> site_groups(("ai-engine@1.6", "ai-engine@1.9", "ai-power@1.8", "aipkit@2.3"))
+    [('ai-engine@1.6', 'ai-power@1.8', 'aipkit@2.3'), ('ai-engine@1.9',)]
+    """
+    groups: List[List[str]] = []
+    for spec in plugins:
+        name = str(spec).strip().partition("@")[0]
+        for group in groups:
+            if name not in {other.partition("@")[0] for other in group}:
+                group.append(spec)
+                break
+        else:
+            groups.append([spec])
+    return [tuple(group) for group in groups] or [()]
+
+
+def parse_plugins(plugins: Tuple[str, ...]) -> Dict[str, Optional[str]]:
+    """``plugins`` as ``{name: release or None}``, in order; ValueError, saying what is
+    accepted, for an unknown name, a release that is not a dotted version or too old, or two
+    releases of one plugin (a WordPress site runs one).
+
+    >>> parse_plugins(("ai-engine@1.9.99", "aipkit"))
+    {'ai-engine': '1.9.99', 'aipkit': None}
+    >>> parse_plugins(("ai-engine@1.6", "ai-engine@1.9"))
+    Traceback (most recent call last):
+    ...
+    ValueError: a site runs one release of a plugin; got ai-engine twice (start one LocalSite per release)
+    """
+    known = {plugin.plugin for plugin in PLUGINS}
+    releases: Dict[str, Optional[str]] = {}
+    for spec in plugins:
+        name, _, release = str(spec).strip().partition("@")
+        if name not in known:
+            raise ValueError(f"plugins are {', '.join(sorted(known))} (optionally name@release, "
+                             f"e.g. ai-engine@1.9); got {spec!r}")
+        if name in releases:
+            raise ValueError(f"a site runs one release of a plugin; got {name} twice (start one "
+                             "LocalSite per release)")
+        if release and not _RELEASE.fullmatch(release):
+            raise ValueError(f"{spec!r}: the release must be a dotted version like 1.9.99; "
+                             f"{name} takes {RELEASES[name]}")
+        numbers = tuple(int(n) for n in release.split(".")) if release else None
+        floor = {"ai-engine": (0, 2, 2), "ai-power": (1, 8), "aipkit": (2, 3)}[name]
+        if numbers is not None and numbers < floor:
+            raise ValueError(f"{spec!r}: the stand-in serves {name} {RELEASES[name]}")
+        releases[name] = release or None
+    return releases
 
 
 class LocalSite:
@@ -33,7 +97,10 @@ class LocalSite:
     the page carries ``restNonce``), ``rotate_nonce`` (every AI Engine ``end`` hands out a new
     nonce and the old one stops working), ``max_input`` (AI Engine max message length),
     ``plugins`` (which chatbots the site runs and its page shows: ``"ai-engine"``,
-    ``"ai-power"``, ``"aipkit"``; legacy AI Power and 2.3+ together make a page with both),
+    ``"ai-power"``, ``"aipkit"``; legacy AI Power and 2.3+ together make a page with both;
+    ``"name@release"`` runs that release's protocol era, e.g. ``"ai-engine@1.9"``,
+    ``"ai-power@1.8"``, ``"aipkit@2.3"``: see :data:`RELEASES`), ``pages`` (the paths that
+    show the chatbot; any other page is WordPress's 404),
     ``ai_power_version`` (``"2.3"`` or later: ``"ai-power"`` is the 2.3+ plugin, and the legacy
     actions answer HTTP 400 ``0``), ``aipkit_bot_id``, ``aipkit_max_messages`` (messages of
     history sent upstream), ``aipkit_cache_ttl`` (seconds a cached message lives),
@@ -60,13 +127,14 @@ class LocalSite:
         aipkit_max_messages: int = 15,
         aipkit_cache_ttl: float = 60.0,
         aipkit_popup: bool = False,
+        pages: Tuple[str, ...] = ("/", "/chat/"),
     ) -> None:
         if framing not in ("chunked", "close"):
             raise ValueError(f"framing must be 'chunked' or 'close'; got {framing!r}")
-        known = {plugin.plugin for plugin in PLUGINS}
-        unknown = set(plugins) - known
-        if unknown:
-            raise ValueError(f"plugins are {', '.join(sorted(known))}; got {sorted(unknown)}")
+        releases = parse_plugins(plugins)
+        #: The plugins as given (``"ai-engine@1.9"``), for people.
+        self.plugin_specs = tuple(str(spec).strip() for spec in plugins)
+        plugins = tuple(releases)
         self.host = host
         self.port = port
         self.delay = delay
@@ -87,6 +155,14 @@ class LocalSite:
         self.aipkit_max_messages = aipkit_max_messages
         self.aipkit_cache_ttl = aipkit_cache_ttl
         self.aipkit_popup = aipkit_popup
+        #: The AI Engine release whose era the site speaks (None: the current one).
+        self.engine_release: Optional[str] = releases.get("ai-engine")
+        #: The AI Power 2.3+ release ``"aipkit"`` runs (None: 2.4.71, or ``ai_power_version``).
+        self.aipkit_release: Optional[str] = releases.get("aipkit")
+        if releases.get("ai-power"):
+            self.ai_power_version = str(releases["ai-power"])
+        #: The paths of the pages that show the chatbots.
+        self.pages = tuple(pages)
         #: AI Power 2.3+'s server-side state: cache keys, conversations, what went upstream.
         self.aipkit = AIPKitState()
         self.requests: List[RecordedRequest] = []
