@@ -215,16 +215,19 @@ class _Clients:
         self._made: Dict[Tuple[Optional[str], ...], ChatProvider] = {}
 
     def get(self, model: SiteModel, settings: Dict[str, Optional[str]]) -> ChatProvider:
+        from ..core.provider import ChatProvider
         from .compat import resolve_provider
 
         key = (model.provider, settings["base_url"], settings["page"], settings["bot_id"])
         with self._lock:
             client = self._made.get(key)
             if client is None:
-                client = resolve_provider(model.provider, **{name: value for name, value in
-                                                             settings.items() if value is not None})
-                self._made[key] = client
-            return client  # type: ignore[return-value]  # a name makes a single ChatProvider
+                made = resolve_provider(model.provider, **{name: value for name, value in
+                                                           settings.items() if value is not None})
+                if not isinstance(made, ChatProvider):  # a name makes one site's client
+                    raise TypeError(f"{model.provider!r} names no single site's client")
+                client = self._made[key] = made
+            return client
 
 
 class _Conversations:
@@ -286,7 +289,7 @@ class Sites:
         try:
             sites = json.loads(text)
         except ValueError as exc:
-            raise click.ClickException(f"{self.path} is not valid JSON ({exc}); fix or delete it")
+            raise click.ClickException(f"{self.path} is not valid JSON ({exc}); fix or delete it") from None
         if not isinstance(sites, dict):
             raise click.ClickException(f"{self.path} should hold an object of saved sites")
         return sites
@@ -351,9 +354,9 @@ def register_commands(cli: Any) -> None:
         try:
             client = connect(url, prefer=prefer, **options)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="URL")
+            raise click.BadParameter(str(exc), param_hint="URL") from None
         except errors.ProviderError as exc:
-            raise click.ClickException(_one_line(exc))
+            raise click.ClickException(_one_line(exc)) from None
         with client:
             page = client.page_url[len(client.base_url):] or "/"
             settings = {"provider": type(client).__name__, "base_url": client.base_url,
