@@ -105,12 +105,10 @@ class ChatProviders(BaseChatModel):
     def _stream(self, messages: List[BaseMessage], stop: Optional[List[str]] = None,
                 run_manager: Optional[CallbackManagerForLLMRun] = None,
                 **kwargs: Any) -> Generator[ChatGenerationChunk, None, None]:
+        # LangChain's stream()/astream() hand each chunk to the callbacks themselves.
         turn = _Turn(self, messages, stop, kwargs)
         for text in turn.texts():
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
-            if run_manager is not None:
-                run_manager.on_llm_new_token(text, chunk=chunk)
-            yield chunk
+            yield ChatGenerationChunk(message=AIMessageChunk(content=text))
         yield ChatGenerationChunk(message=AIMessageChunk(content="", **turn.metadata()),
                                   generation_info={"finish_reason": "stop"})
 
@@ -118,7 +116,7 @@ class ChatProviders(BaseChatModel):
                   run_manager: Optional[CallbackManagerForLLMRun] = None,
                   **kwargs: Any) -> ChatResult:
         turn = _Turn(self, messages, stop, kwargs)
-        for text in turn.texts():
+        for text in turn.texts():  # invoke(): the callbacks get each token from here
             if run_manager is not None:
                 run_manager.on_llm_new_token(text)
         message = AIMessage(content=turn.text, **turn.metadata())
