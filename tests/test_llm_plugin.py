@@ -66,7 +66,7 @@ def test_the_answer_streams_to_the_terminal(user_dir):
         process = subprocess.Popen(
             [sys.executable, "-m", "llm", "-m", "chatgptt", "-o", "base_url", site.url,
              "one two three four five six"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        seen: "queue.Queue[bytes]" = queue.Queue()
+        seen: queue.Queue[bytes] = queue.Queue()
         threading.Thread(target=lambda: seen.put(process.stdout.read(len(b"Echo: one"))),
                          daemon=True).start()
         try:
@@ -202,8 +202,9 @@ def test_the_readme_llm_commands_run(site, user_dir):
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     outputs = []
     for line in lines[1:]:
+        stdin = "Hi\nquit\n" if " chat " in line else ""  # llm chat: one turn, then quit
         done = subprocess.run(["bash", "-c", line.replace("http://127.0.0.1:8080", site.url)],
-                              input="Hi\nquit\n" if " chat " in line else "", capture_output=True, text=True, encoding="utf-8",
+                              input=stdin, capture_output=True, text=True, encoding="utf-8",
                               env=env, timeout=60)
         outputs.append(ok(done))
     answers = "".join(outputs)
