@@ -3,16 +3,18 @@
 
 Built on a client's ``stream()``: ``invoke``/``stream``/``batch`` with LangChain's message
 types, the provider that answered in ``response_metadata``, stop sequences cut client-side,
-every token to the callbacks, ``ainvoke``/``astream`` in a worker thread (the loop is never
-blocked), and the package's errors raised unchanged. The plugins have no tool calling and no
+every token to the callbacks, and the package's errors raised unchanged. The package has no
+event loop code: ``ainvoke``/``astream``/``abatch`` are LangChain's own, which run these
+synchronous calls in worker threads (each piece of a stream is read in one), so the loop is
+never blocked. The plugins have no tool calling and no
 structured output, so ``bind_tools`` and ``with_structured_output`` refuse.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Generator, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -23,7 +25,7 @@ from langchain_core.messages import (
     SystemMessage,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables.config import RunnableConfig, get_config_list, run_in_executor
+from langchain_core.runnables.config import RunnableConfig, get_config_list
 from pydantic import ConfigDict, Field, model_validator
 
 from ..core.options import IGNORED_OPTIONS
@@ -104,7 +106,7 @@ class ChatProviders(BaseChatModel):
 
     def _stream(self, messages: List[BaseMessage], stop: Optional[List[str]] = None,
                 run_manager: Optional[CallbackManagerForLLMRun] = None,
-                **kwargs: Any) -> Generator[ChatGenerationChunk, None, None]:
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         # LangChain's stream()/astream() hand each chunk to the callbacks themselves.
         turn = _Turn(self, messages, stop, kwargs)
         for text in turn.texts():
@@ -122,26 +124,6 @@ class ChatProviders(BaseChatModel):
         message = AIMessage(content=turn.text, **turn.metadata())
         return ChatResult(generations=[ChatGeneration(message=message,
                                                       generation_info={"finish_reason": "stop"})])
-
-    async def _astream(self, messages: List[BaseMessage], stop: Optional[List[str]] = None,
-                       run_manager: Optional[AsyncCallbackManagerForLLMRun] = None,
-                       **kwargs: Any):  # -> AsyncIterator[ChatGenerationChunk]
-        # Each step of the blocking stream runs in a worker thread, so the loop keeps running;
-        # the stream is closed (its connection released) however the caller stops.
-        chunks: Generator[ChatGenerationChunk, None, None] = self._stream(
-            messages, stop, run_manager.get_sync() if run_manager else None, **kwargs)
-        done = object()
-        try:
-            while True:
-                chunk = await run_in_executor(None, next, chunks, done)
-                if chunk is done:
-                    return
-                yield chunk
-        finally:
-            try:
-                await run_in_executor(None, chunks.close)
-            except ValueError:  # a cancelled step is still running: it ends with that step
-                pass
 
     # -- many at once ----------------------------------------------------------------------
 
@@ -170,13 +152,6 @@ class ChatProviders(BaseChatModel):
                 if isinstance(result, Exception):
                     raise result
         return results
-
-    async def abatch(self, inputs: List[Any],
-                     config: Union[RunnableConfig, List[RunnableConfig], None] = None,
-                     *, return_exceptions: bool = False, **kwargs: Any) -> List[Any]:
-        """:meth:`batch` in a worker thread."""
-        return await run_in_executor(None, self.batch, inputs, config,
-                                     return_exceptions=return_exceptions, **kwargs)
 
     # -- refused ---------------------------------------------------------------------------
 
