@@ -87,7 +87,7 @@ def measure_preset(row: Callable[..., None], site: Any,
     for name, values in delays.items():
         ours = statistics.median(values) * 1000
         row(f"9. first token through {name} vs the SDK's stream(), {provider.__name__}",
-            ours, baseline, "ms", "ours <= baseline + 2 ms (median)", ours <= baseline + 2.0)
+            ours, baseline, "ms", "ours <= SDK + 2 ms (median)", ours <= baseline + 2.0)
     bot.close()
 
 
