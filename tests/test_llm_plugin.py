@@ -212,3 +212,26 @@ def test_the_readme_llm_commands_run(site, user_dir):
     assert "Echo: What did I just say? (history: 2 turns, last: Echo: Hi)" in answers
     assert "> Echo: Hi" in answers  # llm chat
     assert json.loads(outputs[-1])[0]["response_json"]["provider"] == "AIEngine"
+
+
+def test_one_client_per_site_when_calls_overlap():
+    """``llm`` may run prompts from threads (its Python API): one client per model and site."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chatgpt_providers.interfaces.llm_plugin import SiteModel, _Clients
+
+    clients = _Clients()
+    model = SiteModel("chatgptt", "ChatGptt")
+    settings = {"base_url": "http://127.0.0.1:9", "page": "/chat/", "bot_id": None}
+    barrier = threading.Barrier(8)
+
+    def get(_):
+        barrier.wait()
+        return clients.get(model, settings)
+
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(get, range(8)))
+    assert len({id(client) for client in made}) == 1
+    assert made[0].page_url == "http://127.0.0.1:9/chat/"
+    other = clients.get(model, dict(settings, page="/other/"))
+    assert other is not made[0] and other.page_url == "http://127.0.0.1:9/other/"
