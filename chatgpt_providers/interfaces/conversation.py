@@ -28,7 +28,15 @@ class Conversation:
     early, leaves the history as it was (the error keeps ``partial_text``).
 
     A conversation kept elsewhere (a log, another process) continues with ``history=``, its
-    earlier user/assistant messages, sent with the next turn as any history is.
+    earlier user/assistant messages, sent with the next turn as any history is:
+
+    >>> from chatgpt_providers.testing import LocalSite
+    >>> with LocalSite() as site:
+    ...     chat = Conversation(ChatGptt(base_url=site.url), history=[
+    ...         {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}])
+    ...     chat.ask("Again")
+    'Echo: Again (history: 2 turns, last: Hello!)'
+
     ``last_reply`` is the :class:`~chatgpt_providers.Reply` of the last turn that ended whole.
     """
 
