@@ -555,6 +555,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     threads(total=40 if quick else 200)
     from benchmarks.server import api_rows  # 8. the OpenAI-compatible endpoint
     api_rows(row, RemoteSite, quick=quick)
+    from benchmarks.integrations import integration_rows  # 9. llm and LangChain
+    integration_rows(row, RemoteSite, first_text_at, quick=quick)
     print_table()
     elapsed = time.perf_counter() - started
     passed = sum(r["pass"] for r in ROWS)

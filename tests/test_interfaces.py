@@ -215,6 +215,8 @@ def test_example_notebook_runs():
     text = "".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                    for out in cell.get("outputs", []))
     assert "(history: 2 turns" in text
+    assert "LangChain: Echo: Be brief.\n\nWhat is LangChain? - Chatgpt4Online" in text
+    assert "Echo: Stream this from LangChain" in text
 
 
 # -- batches ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from ..core.messages import parse_messages
 from ..core.options import stream_options, take_options
@@ -27,16 +27,32 @@ class Conversation:
     AI Power's client id) stays the same until :meth:`reset`. A turn is added to the
     history only when its reply arrived whole: a failed turn, or a stream you stopped
     early, leaves the history as it was (the error keeps ``partial_text``).
+
+    A conversation kept elsewhere (a log, another process) continues with ``history=``, its
+    earlier user/assistant messages, sent with the next turn as any history is:
+
+    >>> from chatgpt_providers.testing import LocalSite
+    >>> with LocalSite() as site:
+    ...     chat = Conversation(ChatGptt(base_url=site.url), history=[
+    ...         {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}])
+    ...     chat.ask("Again")
+    'Echo: Again (history: 2 turns, last: Hello!)'
+
+    ``last_reply`` is the :class:`~chatgpt_providers.Reply` of the last turn that ended whole.
     """
 
-    def __init__(self, provider: Any, *, system: Optional[str] = None) -> None:
+    def __init__(self, provider: Any, *, system: Optional[str] = None,
+                 history: Optional[Sequence[Mapping[str, str]]] = None) -> None:
         if system is not None and not isinstance(system, str):
             raise ValueError(f"system must be a str; got {type(system).__name__}")
         self.provider = provider
         self.system = system
         self._turns: List[Dict[str, str]] = []
         self.chat_id: Optional[str] = None
+        self.last_reply: Optional[Reply] = None
         self.reset()
+        if history:
+            self._turns = _checked_history(history)
 
     def __repr__(self) -> str:
         return f"Conversation({self.provider!r}, turns={len(self._turns) // 2})"
@@ -58,6 +74,7 @@ class Conversation:
         ([{'role': 'system', 'content': 'Be brief.'}], True)
         """
         self._turns = []
+        self.last_reply = None
         new_chat_id = getattr(self.provider, "new_chat_id", None)  # one site: it names conversations
         self.chat_id = new_chat_id() if new_chat_id is not None else None
 
@@ -117,5 +134,32 @@ class Conversation:
         yield from chunks
         self._turns += [{"role": "user", "content": text},
                         {"role": "assistant", "content": reply.text}]
+        self.last_reply = reply
         if reply.chat_id and self.chat_id is not None:
             self.chat_id = reply.chat_id  # the site may name the conversation itself
+
+
+def _checked_history(history: Sequence[Mapping[str, str]]) -> List[Dict[str, str]]:
+    """``history`` as the conversation keeps it: user and assistant turns taking turns,
+    starting with the user and ending with the assistant.
+
+    >>> _checked_history([{"role": "user", "content": "Hi"}, {"role": "user", "content": "?"}])
+    Traceback (most recent call last):
+    ...
+    ValueError: history[1] has role 'user'; history alternates user and assistant turns, ...
+    """
+    if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
+        raise ValueError("history must be a list of {'role': ..., 'content': ...} dicts; "
+                         f"got {type(history).__name__}")
+    parse_messages([*history, {"role": "user", "content": "next"}])  # each item's shape
+    turns = [{"role": item["role"], "content": item["content"]} for item in history]
+    for index, turn in enumerate(turns):
+        wanted = "user" if index % 2 == 0 else "assistant"
+        if turn["role"] != wanted:
+            raise ValueError(
+                f"history[{index}] has role {turn['role']!r}; history alternates user and "
+                "assistant turns, starting with 'user' (pass the system message as system=)")
+    if len(turns) % 2:
+        raise ValueError("history ends with a user turn that has no answer; pass whole turns "
+                         "and send the new message with ask() or stream()")
+    return turns
