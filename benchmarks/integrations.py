@@ -39,7 +39,7 @@ def integration_rows(row: Callable[..., None], remote_site: Any,
     previous = os.environ.get("LLM_USER_PATH")
     os.environ["LLM_USER_PATH"] = user_dir
     try:
-        measure(row, remote_site, first_text_at, runs=3 if quick else 11)
+        measure(row, remote_site, first_text_at, runs=1 if quick else 11)
     finally:
         if previous is None:
             os.environ.pop("LLM_USER_PATH", None)

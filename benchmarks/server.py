@@ -146,5 +146,5 @@ def api_rows(row: Callable[..., None], remote_site: Any, *, quick: bool) -> None
         row("8. OpenAI-compatible endpoint", 0.0, 0.0, "ms", "needs waitress", False,
             note="pip install 'chatgpt-providers[server]'")
         return
-    first_byte(row, remote_site, runs=3 if quick else 15)
+    first_byte(row, remote_site, runs=1 if quick else 15)
     concurrent(row, remote_site, total=16 if quick else 160)
