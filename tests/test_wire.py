@@ -250,17 +250,17 @@ def test_a_get_redirected_to_another_origin_drops_the_nonce_and_every_credential
     with RawServer(elsewhere) as other, RawServer(site) as server:
         transport = Transport(headers={"Authorization": "Bearer user-token-123",
                                        "Proxy-Authorization": "Basic cHJveHk6cGFzcw=="})
-        transport.request("GET", server.url + "/set", provider="test")
+        transport.request("GET", server.url + "/set")
         # the same origin keeps everything: the nonce, your headers, the jar's cookie
-        transport.request("GET", server.url + "/here", provider="test", secret_headers={"X-WP-Nonce": NONCE})
+        transport.request("GET", server.url + "/here", secret_headers={"X-WP-Nonce": NONCE})
         same = server.requests[-1]
         assert same.path == "/final"
         assert same.headers["x-wp-nonce"] == NONCE
         assert same.headers["authorization"] == "Bearer user-token-123"
         assert same.headers["cookie"] == "wp_session=c00k1e5ecret"
         # another port of the same host: none of it (requests would send the jar's cookie)
-        transport.request("GET", server.url + "/away", provider="test", secret_headers={"X-WP-Nonce": NONCE})
-        transport.request("GET", server.url + "/away", provider="test",
+        transport.request("GET", server.url + "/away", secret_headers={"X-WP-Nonce": NONCE})
+        transport.request("GET", server.url + "/away",
                           headers={"Cookie": "extra=explicit-cookie"})
         for moved in other.requests:
             assert moved.path == "/landing"
@@ -836,7 +836,7 @@ def test_the_deadline_reaches_the_socket_of_every_framing(framing):
 
     with RawServer(script) as server:
         transport = Transport()
-        answer = transport.request("GET", server.url, provider="test", stream=True)
+        answer = transport.request("GET", server.url, stream=True)
         sock = _socket_of(answer.raw)
         assert sock is not None
         server_side = server._connections[0].sock.getpeername()

@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Generator, Iterator, Optional, Tuple
+from typing import Generator, Iterator, Optional, Tuple
 
 import requests
 
 from .. import errors
-from .messages import ParsedMessages
-from .protocol import NonceRefused, PreparedExpired
-from .results import Reply
+from .protocol import NonceRefused, PreparedExpired, Protocol
+from .retry import RetryPolicy
+from .site import Site, Turn
 from .sse import EventTooLarge, iter_json_events, json_or_none
-from .transport import call_deadline
-
-if TYPE_CHECKING:
-    from .provider import ChatProvider
+from .transport import Transport, call_deadline
 
 __all__ = ["stream_reply", "answer_kind"]
 
@@ -47,31 +44,34 @@ class _Attempt:
         self.delivering = False
 
 
-def stream_reply(client: ChatProvider, conversation: ParsedMessages, reply: Reply) -> Iterator[str]:
+def stream_reply(site: Site, protocol: Protocol, policy: RetryPolicy, turn: Turn) -> Iterator[str]:
     """Yield the reply's text, retrying transient failures that come before any text.
 
     On failure, what was yielded is attached to the error as ``partial_text``.
 
     >>> from chatgpt_providers import ChatGptt
     >>> from chatgpt_providers.core.messages import parse_messages
+    >>> from chatgpt_providers.core.results import Reply
     >>> from chatgpt_providers.testing import LocalSite
-    >>> with LocalSite() as site:
-    ...     "".join(stream_reply(ChatGptt(base_url=site.url), parse_messages("Hi"), Reply()))
+    >>> with LocalSite() as local:
+    ...     bot = ChatGptt(base_url=local.url)
+    ...     turn = Turn(parse_messages("Hi"), Reply())
+    ...     "".join(stream_reply(bot.site, bot.protocol, bot.retry_policy, turn))
     'Echo: Hi'
     """
-    policy = client.retry_policy
+    reply = turn.reply
     deadline: Optional[Tuple[float, float]] = None
     retry_deadline = None
-    if client.total_timeout is not None:
-        deadline = (time.monotonic() + client.total_timeout, float(client.total_timeout))
-        retry_deadline = policy.clock() + client.total_timeout
-    reply.provider = client.name
+    if site.total_timeout is not None:
+        deadline = (time.monotonic() + site.total_timeout, float(site.total_timeout))
+        retry_deadline = policy.clock() + site.total_timeout
+    reply.provider = site.name
     streamed = reply.streamed
-    limit = client.max_reply_chars
+    limit = site.max_reply_chars
     number = 0
     while True:
         attempt = _Attempt()
-        inner = _one_message(client, conversation, reply, attempt)
+        inner = _one_message(site, protocol, turn, attempt)
         try:
             size = 0
             for text in inner if deadline is None else _under_deadline(inner, deadline):
@@ -82,15 +82,15 @@ def stream_reply(client: ChatProvider, conversation: ParsedMessages, reply: Repl
                     raise errors.ResponseError(
                         f"the reply passed max_reply_chars={limit}; the rest was not read "
                         "(raise max_reply_chars= for longer replies)",
-                        url=client.base_url,
+                        url=site.base_url,
                     )
                 streamed.append(text)
                 yield text
             return
         except errors.ProviderError as exc:
             if exc.provider is None:
-                exc.provider = client.name
-            client.transport.redact(exc)  # no nonce or cookie the client holds in any error
+                exc.provider = site.name
+            site.transport.redact(exc)  # no nonce or cookie the client holds in any error
             wait = None
             if not streamed:
                 wait = policy.wait_before_retry(exc, number, retry_deadline,
@@ -98,7 +98,7 @@ def stream_reply(client: ChatProvider, conversation: ParsedMessages, reply: Repl
             if wait is None:
                 exc.partial_text = streamed.getvalue()
                 raise
-            log.info("%s: %s: %s; retry %d of %d in %.2f s", client.name, type(exc).__name__,
+            log.info("%s: %s: %s; retry %d of %d in %.2f s", site.name, type(exc).__name__,
                      exc, number + 1, policy.retries, wait)
             reply.final_text = reply.usage = reply.citations = None
             reply.warnings = []
@@ -121,64 +121,70 @@ def _under_deadline(inner: Iterator[str], deadline: Tuple[float, float]) -> Iter
         yield text
 
 
-def _one_message(client: ChatProvider, conversation: ParsedMessages, reply: Reply,
+def _one_message(site: Site, protocol: Protocol, turn: Turn,
                  attempt: _Attempt) -> Generator[str, None, None]:
     """Send the message once: prepare, send, read; refresh a refused nonce once and prepare
-    again once when the prepared message expired, repeating only those steps."""
-    protocol = client.protocol
-    tokens = client._current_tokens()
-    prepared: Any = None
+    again once when the prepared message expired, repeating only those steps. The protocol
+    that speaks the tokens (``protocol.speaker``) runs each step; the one that prepared
+    releases what it made."""
+    reply = turn.reply
+    turn.tokens = site.current_tokens(protocol.fetch_tokens)
+    turn.prepared = None
+    preparer: Optional[Protocol] = None
     refreshed = prepared_again = False
     try:
         while True:
+            speaker = protocol.speaker(turn.tokens)
             try:
-                if prepared is None:
-                    prepared = protocol.prepare(client, tokens, conversation, reply)
+                if turn.prepared is None:
+                    preparer = speaker
+                    turn.prepared = speaker.prepare(site, turn)
                 attempt.delivering = True
-                response = protocol.send(client, tokens, prepared, conversation, reply)
-                yield from _read_answer(client, response, tokens, prepared, reply)
+                response = speaker.send(site, turn)
+                yield from _read_answer(site, speaker, turn, response)
                 return
             except NonceRefused as refused:
                 if refreshed or reply.streamed:
-                    raise (refused.repeated or _refused_twice(client, refused)) from None
+                    raise (refused.repeated or _refused_twice(site, refused)) from None
                 refreshed = True
-                log.info("%s: the site refused the nonce (%s); fetching a new one", client.name,
-                         errors.mask_secrets(refused.detail, client.transport.held_secrets()))
-                tokens = client._refresh_tokens(tokens)
+                log.info("%s: the site refused the nonce (%s); fetching a new one", site.name,
+                         errors.mask_secrets(refused.detail, site.transport.held_secrets()))
+                turn.tokens = site.refresh_tokens(protocol.fetch_tokens, turn.tokens)
             except PreparedExpired as expired:
                 if prepared_again or reply.streamed:
                     raise expired.error from None
                 prepared_again = True
-                log.info("%s: %s; sending the message again", client.name,
-                         client.transport.redact(expired.error))
-                protocol.release(prepared, reply)
-                prepared = None
+                log.info("%s: %s; sending the message again", site.name,
+                         site.transport.redact(expired.error))
+                if preparer is not None:
+                    preparer.release(turn.prepared, reply)
+                turn.prepared = None
     finally:
-        if prepared is not None:
-            protocol.release(prepared, reply)
+        if turn.prepared is not None and preparer is not None:
+            preparer.release(turn.prepared, reply)
 
 
-def _refused_twice(client: ChatProvider, refused: NonceRefused) -> errors.AuthenticationError:
+def _refused_twice(site: Site, refused: NonceRefused) -> errors.AuthenticationError:
     response = refused.response
     return errors.AuthenticationError(
-        f"{client.name}: the site refused a freshly fetched nonce too ({refused.detail}); "
+        f"{site.name}: the site refused a freshly fetched nonce too ({refused.detail}); "
         "it may require a login, or block this client; try again later",
-        url=response.url if response is not None else client.base_url,
+        url=response.url if response is not None else site.base_url,
         status_code=response.status_code if response is not None else None,
         body=response.content if response is not None else None,
     )
 
 
-def _read_answer(client: ChatProvider, response: requests.Response, tokens: Any, prepared: Any,
-                 reply: Reply) -> Iterator[str]:
-    protocol = client.protocol
+def _read_answer(site: Site, protocol: Protocol, turn: Turn, response: requests.Response
+                 ) -> Iterator[str]:
+    reply = turn.reply
     try:
-        kind, pieces = answer_kind(client, response)
+        kind, pieces = answer_kind(site.transport, response)
         if kind == "sse":
             assert pieces is not None
-            events = iter_json_events(pieces, max_event_bytes=client.max_event_bytes)
+            events = iter_json_events(pieces, max_event_bytes=site.max_event_bytes)
             try:
-                ended = yield from protocol.read_events(client, events, response, tokens, prepared, reply)
+                ended = yield from protocol.read_events(site, turn, events, response)
             except EventTooLarge as exc:
                 raise errors.ResponseError(
                     f"{response.url} sent {exc}; the stream was abandoned (max_event_bytes= "
@@ -191,17 +197,17 @@ def _read_answer(client: ChatProvider, response: requests.Response, tokens: Any,
                     f"(no {protocol.end_marker}; {len(reply.streamed)} characters arrived); try again",
                     url=response.url, status_code=response.status_code,
                 )
-            client.transport.end_stream(response)
+            site.transport.end_stream(response)
         elif kind == "json":
-            data = json_or_none(client.transport.read_body(response, provider=client.name))
-            yield protocol.read_json(client, data, response, tokens, reply)
+            data = json_or_none(site.transport.read_body(response))
+            yield protocol.read_json(site, turn, data, response)
         else:
-            protocol.raise_for_answer(client, response, tokens)
+            protocol.raise_for_answer(site, turn, response)
     finally:
         response.close()
 
 
-def answer_kind(client: ChatProvider, response: requests.Response
+def answer_kind(transport: Transport, response: requests.Response
                 ) -> Tuple[Optional[str], Optional[Iterator[bytes]]]:
     """``("sse", pieces)``, ``("json", None)`` or ``(None, None)`` for an answer.
 
@@ -212,10 +218,10 @@ def answer_kind(client: ChatProvider, response: requests.Response
         return None, None
     kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "text/event-stream":
-        return "sse", client.transport.iter_bytes(response, provider=client.name)
+        return "sse", transport.iter_bytes(response)
     if kind in ("application/json", "text/json"):
         return "json", None
-    body = client.transport.read_body(response, provider=client.name)
+    body = transport.read_body(response)
     head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:6]
     if head.startswith(b"{"):
         return "json", None

@@ -15,17 +15,15 @@ and what it returns is handed to ``send``. The loop keeps it across a nonce refr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generator, Iterator, NoReturn, Optional
+from typing import Any, ClassVar, Generator, Iterator, NoReturn, Optional
 
 import requests
 
 from .. import errors
 from .messages import ParsedMessages
 from .results import Reply
+from .site import Site, Tokens, Turn
 from .sse import JsonEvent
-
-if TYPE_CHECKING:
-    from .provider import ChatProvider
 
 __all__ = ["Protocol", "NonceRefused", "PreparedExpired"]
 
@@ -55,12 +53,13 @@ class PreparedExpired(Exception):
 
 
 class Protocol:
-    """The plugin-specific half of a client; the client passes itself as ``client`` so a
-    protocol reaches the network only through ``client.transport`` and the client's page
-    helpers. Subclasses implement :meth:`fetch_tokens`, :meth:`send`, :meth:`read_events`
-    and :meth:`raise_for_answer`; :meth:`prepare` and :meth:`read_json` are optional.
+    """The plugin-specific half of a client. Each method gets the :class:`~.site.Site` (name,
+    address, transport, pages, token cache: all a protocol may use) and the
+    :class:`~.site.Turn` (conversation, reply, tokens, prepared). Subclasses implement
+    :meth:`fetch_tokens`, :meth:`send`, :meth:`read_events` and :meth:`raise_for_answer`;
+    :meth:`prepare`, :meth:`release`, :meth:`read_json` and :meth:`speaker` are optional.
 
-    >>> Protocol.plugin, Protocol().prepare(None, None, None, None) is None
+    >>> Protocol.plugin, Protocol().prepare(None, None) is None
     ('', True)
     """
 
@@ -73,16 +72,21 @@ class Protocol:
     #: The bot the caller asked for, or None for the page's default one.
     bot_id: Optional[str] = None
 
-    def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> Any:
+    def fetch_tokens(self, site: Site, stale: Any = None) -> Any:
         """The nonce and whatever else a message needs. ``stale`` is given when the site
         refused those tokens: fetch fresh ones (bypassing page caches)."""
         raise NotImplementedError
 
+    def speaker(self, tokens: Tokens) -> Protocol:
+        """The protocol that speaks ``tokens``: this one, unless :meth:`fetch_tokens` can
+        return another protocol's tokens (a plugin read across its generations), in which
+        case the tokens' type names it."""
+        return self
+
     def check(self, conversation: ParsedMessages, chat_id: Optional[str]) -> None:
         """Raise ValueError, before any traffic, for a message this plugin would refuse."""
 
-    def prepare(self, client: ChatProvider, tokens: Any, conversation: ParsedMessages,
-                reply: Reply) -> Any:
+    def prepare(self, site: Site, turn: Turn) -> Any:
         """A first request, for plugins that take two per message; None by default."""
         return None
 
@@ -90,28 +94,24 @@ class Protocol:
         """The loop is done with what :meth:`prepare` made (the message was answered, failed,
         or is about to be prepared again): settle whatever it holds. Nothing by default."""
 
-    def send(self, client: ChatProvider, tokens: Any, prepared: Any, conversation: ParsedMessages,
-             reply: Reply) -> requests.Response:
+    def send(self, site: Site, turn: Turn) -> requests.Response:
         """Send the request whose answer carries the reply; return the streamed response."""
         raise NotImplementedError
 
-    def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
-                    response: requests.Response, tokens: Any, prepared: Any, reply: Reply
-                    ) -> Generator[str, None, bool]:
+    def read_events(self, site: Site, turn: Turn, events: Iterator[JsonEvent],
+                    response: requests.Response) -> Generator[str, None, bool]:
         """Yield the reply's text from the answer's events; return True at the end marker
         (False when the events ran out without one)."""
         raise NotImplementedError
 
-    def read_json(self, client: ChatProvider, data: Any, response: requests.Response, tokens: Any,
-                  reply: Reply) -> str:
+    def read_json(self, site: Site, turn: Turn, data: Any, response: requests.Response) -> str:
         """The reply in a JSON answer (``data`` is None when the body is not JSON)."""
         raise errors.ResponseError(
             f"{response.url} sent JSON where an event stream was due",
             url=response.url, status_code=response.status_code, body=response.content,
         )
 
-    def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
-                         ) -> NoReturn:
+    def raise_for_answer(self, site: Site, turn: Turn, response: requests.Response) -> NoReturn:
         """Raise the typed error (or :class:`NonceRefused`) for an answer that is neither an
         event stream nor JSON, or not HTTP 200."""
-        raise client.transport.http_error(response, provider=client.name, what="the message")
+        raise site.transport.http_error(response, what="the message")

@@ -1,28 +1,27 @@
-"""The client every protocol stands on: :class:`ChatProvider` holds the options, the HTTP
-transport, the nonce cache and the page helpers, and runs its :class:`Protocol` in the shared
-loop; :class:`ChatAPI` is the set of calls built on ``stream`` (``complete``, ``reply``,
+"""The front object of every client: :class:`ChatProvider` turns the constructor's options into
+a :class:`~.site.Site` (address, transport, token cache, limits), a :class:`Protocol` (set by
+each client class) and a :class:`RetryPolicy`, and runs each call in the shared loop;
+:class:`ChatAPI` is the set of calls built on ``stream`` (``complete``, ``reply``,
 ``conversation``, ``batch``, ``display_stream``)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
-import threading
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Tuple, Union
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
-from .. import errors
 from .loop import stream_reply
 from .messages import Messages, parse_messages
 from .options import build_client, constructor_options, stream_options, take_options
 from .protocol import Protocol
 from .results import Answer, Reply
 from .retry import RetryPolicy
+from .site import DEFAULT_MAX_REPLY_CHARS, Site, Tokens, Turn
 from .sse import DEFAULT_MAX_EVENT_BYTES
-from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport, page_text, time_left
+from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport
 
 if TYPE_CHECKING:
     from ..interfaces.conversation import Conversation
@@ -30,12 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["ChatAPI", "ChatProvider"]
 
 log = logging.getLogger("chatgpt_providers")
-
-#: What a protocol needs from the site for a message (nonce and settings): its own record.
-Tokens = Any
-
-#: Longest reply accepted by default (characters); a site sending more is cut off.
-DEFAULT_MAX_REPLY_CHARS = 16 * 1024 * 1024
 
 
 class ChatAPI:
@@ -226,18 +219,46 @@ class ChatProvider(ChatAPI):
             raise ValueError(f"total_timeout must be positive seconds or None; got {total_timeout!r}")
         self.transport = Transport(
             proxy=proxy, proxies=proxies, timeout=timeout, headers=headers, verify=verify,
-            session=session, max_body_bytes=max_body_bytes, site=self.base_url,
+            session=session, max_body_bytes=max_body_bytes, site=self.base_url, provider=self.name,
         )
+        #: What the protocol may use: address, transport, pages, token cache, call limits.
+        self.site = Site(self.name, self.base_url, self.transport, total_timeout=total_timeout,
+                         max_reply_chars=max_reply_chars, max_event_bytes=max_event_bytes)
         #: When failed calls are tried again (before any text only).
         self.retry_policy = retry_policy or RetryPolicy(retries=retries, max_retry_wait=max_retry_wait)
-        #: Seconds a whole call may take, retries included (None: no limit beyond ``timeout``).
-        self.total_timeout = total_timeout
-        self.max_event_bytes = max_event_bytes
-        self.max_reply_chars = max_reply_chars
-        self._lock = threading.Lock()
-        self._tokens: Tokens = None
-        #: ``(url, html)`` of a page already fetched (by ``connect()``): served once by _get_page.
-        self._handed_page: Optional[Tuple[str, str]] = None
+
+    @property
+    def total_timeout(self) -> Optional[float]:
+        """Seconds a whole call may take, retries included (None: no limit beyond ``timeout``).
+
+        >>> from chatgpt_providers import ChatGptt
+        >>> ChatGptt(total_timeout=30).total_timeout
+        30
+        """
+        return self.site.total_timeout
+
+    @total_timeout.setter
+    def total_timeout(self, value: Optional[float]) -> None:
+        self.site.total_timeout = value
+
+    @property
+    def max_event_bytes(self) -> int:
+        """The largest event of a stream accepted (bytes)."""
+        return self.site.max_event_bytes
+
+    @property
+    def max_reply_chars(self) -> int:
+        """The longest reply accepted (characters)."""
+        return self.site.max_reply_chars
+
+    @property
+    def _handed_page(self) -> Optional[Tuple[str, str]]:
+        """``(url, html)`` of a page already fetched (by ``connect()``): read once, not fetched."""
+        return self.site.handed_page
+
+    @_handed_page.setter
+    def _handed_page(self, value: Optional[Tuple[str, str]]) -> None:
+        self.site.handed_page = value
 
     @property
     def page_url(self) -> str:
@@ -315,7 +336,7 @@ class ChatProvider(ChatAPI):
             reply = Reply()
         if chat_id is not None:
             reply.chat_id = chat_id
-        return stream_reply(self, conversation, reply)
+        return stream_reply(self.site, self.protocol, self.retry_policy, Turn(conversation, reply))
 
     def new_chat_id(self) -> str:
         """A fresh id for a conversation with this site (see :meth:`conversation`).
@@ -345,13 +366,14 @@ class ChatProvider(ChatAPI):
 
         def run() -> Iterator[str]:
             try:
+                turn = Turn(conversation, Reply())
+                texts = stream_reply(client.site, client.protocol, client.retry_policy, turn)
                 if stream:
-                    yield from stream_reply(client, conversation, Reply())
+                    yield from texts
                 else:
-                    reply = Reply()
-                    for _ in stream_reply(client, conversation, reply):
+                    for _ in texts:
                         pass
-                    yield reply.text
+                    yield turn.reply.text
             finally:
                 client.close()
 
@@ -364,50 +386,8 @@ class ChatProvider(ChatAPI):
             log.debug("%s: model %r is ignored; the site decides the model", self.name, model)
 
     def _current_tokens(self) -> Tokens:
-        """The cached tokens, fetched once however many threads ask at the same time."""
-        tokens = self._tokens  # one attribute read is atomic: no lock once a nonce is cached
-        if tokens is not None:
-            return tokens
-        with self._token_lock():
-            if self._tokens is None:
-                self._tokens = self._held(self.protocol.fetch_tokens(self))
-            return self._tokens
-
-    def _refresh_tokens(self, stale: Tokens) -> Tokens:
-        """New tokens, unless another thread already replaced the stale ones."""
-        with self._token_lock():
-            if self._tokens is None or self._tokens is stale:
-                self._tokens = self._held(self.protocol.fetch_tokens(self, stale))
-            return self._tokens
-
-    @contextmanager
-    def _token_lock(self) -> Iterator[None]:
-        """The nonce lock, waited for no longer than what is left of the call's
-        ``total_timeout`` (another thread may be fetching the nonce from a slow site)."""
-        left = time_left()
-        if not self._lock.acquire(timeout=-1 if left is None else max(0.0, left)):
-            raise errors.TimeoutError(
-                f"the call took longer than total_timeout={self.total_timeout:g} s while another "
-                f"call was fetching the nonce from {self.base_url}; raise total_timeout= or try again",
-                provider=self.name, url=self.base_url, phase="total",
-            )
-        try:
-            yield
-        finally:
-            self._lock.release()
-
-    def _replace_tokens(self, old: Tokens, new: Tokens) -> None:
-        """Swap in tokens the site handed out (a rotated nonce), if ``old`` is still current."""
-        with self._lock:
-            if self._tokens is old:
-                self._tokens = self._held(new)
-
-    def _held(self, tokens: Tokens) -> Tokens:
-        """``tokens``, whose secret fields (a Record's ``_hidden`` ones: the nonce) the
-        transport now masks in every error."""
-        for name in getattr(tokens, "_hidden", ()):
-            self.transport.hold_secret(getattr(tokens, name, None))
-        return tokens
+        """The site's cached tokens, fetched now if none are (``check()`` and benchmarks)."""
+        return self.site.current_tokens(self.protocol.fetch_tokens)
 
     def forget_nonce(self) -> None:
         """Drop the cached nonce so the next call fetches a fresh one.
@@ -415,29 +395,11 @@ class ChatProvider(ChatAPI):
         >>> from chatgpt_providers import ChatGptt
         >>> ChatGptt().forget_nonce()
         """
-        with self._lock:
-            self._tokens = None
+        self.site.forget_tokens()
 
     def _page_url(self, page: str) -> str:
-        return urljoin(self.base_url + "/", page)
+        return self.site.page_url(page)
 
     def _get_page(self, url: str, what: str, *, fresh: bool = False) -> str:
-        """GET a page that should hold the chatbot and return its HTML (a page handed over
-        by ``connect()`` is used once instead of fetching it again). ``fresh`` asks caches
-        on the way for a new copy (a cached page may hold the nonce just refused)."""
-        handed, self._handed_page = self._handed_page, None
-        if handed is not None and handed[0] == url and not fresh:
-            return handed[1]
-        headers = {"Accept": "text/html,*/*;q=0.8"}
-        if fresh:
-            headers.update({"Cache-Control": "no-cache", "Pragma": "no-cache"})
-        response = self.transport.request("GET", url, provider=self.name, headers=headers)
-        if response.status_code == 404:
-            self.transport.read_body(response, provider=self.name)
-            raise errors.ResponseError(
-                f"{url}: no such page (HTTP 404), so no chatbot to read there; check base_url "
-                "and page=, the path of a page that shows the chatbot (e.g. '/chat/')",
-                url=url, status_code=404, body=response.content, provider=self.name)
-        if response.status_code != 200:
-            raise self.transport.http_error(response, provider=self.name, what=what)
-        return page_text(response)
+        """The page at ``url`` (see :meth:`Site.get_page <.site.Site.get_page>`)."""
+        return self.site.get_page(url, what, fresh=fresh)

@@ -239,6 +239,7 @@ class Transport:
         session: Optional[requests.Session] = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         site: Optional[str] = None,
+        provider: Optional[str] = None,
     ) -> None:
         if proxy is not None and proxies is not None:
             raise ValueError("pass either proxy= (one URL for all schemes) or proxies= (a dict), not both")
@@ -265,6 +266,8 @@ class Transport:
         #: The site this transport serves: requests go to its origin (or its https upgrade)
         #: only, wherever a page directs them. None: any address (detection, tools).
         self.site = site
+        #: The provider's name on every error this transport raises (None: the caller's).
+        self.provider = provider
         # requests re-reads proxy variables and ~/.netrc from the environment on every request;
         # for sessions made here that is done once per site instead (same result, half the
         # client's CPU per request: benchmark rows 2 and 7).
@@ -375,7 +378,6 @@ class Transport:
         method: str,
         url: str,
         *,
-        provider: str,
         stream: bool = False,
         headers: Optional[Dict[str, str]] = None,
         secret_headers: Optional[Dict[str, str]] = None,
@@ -395,15 +397,15 @@ class Transport:
 
         >>> from chatgpt_providers.testing import LocalSite
         >>> with LocalSite() as site:
-        ...     Transport().request("GET", site.url, provider="doc").status_code
+        ...     Transport().request("GET", site.url).status_code
         200
         """
         if secret_headers:
             for value in secret_headers.values():
                 self.hold_secret(value)
-        self._check_address(url, url, provider, None)
+        self._check_address(url, url, None)
         if self.site is not None and not keeps_credentials(self.site, url):
-            raise _cross_origin(self.site, url, provider)
+            raise _cross_origin(self.site, url, self.provider)
         target = url
         overrides = call_overrides.get()
         call_headers = overrides[1] if overrides else None
@@ -416,23 +418,23 @@ class Transport:
                 if secret_headers:
                     send_headers.update(secret_headers)
             log.debug("%s %s", method, target)
-            response = self._send(method, target, send_headers, trusted, provider, kwargs)
+            response = self._send(method, target, send_headers, trusted, kwargs)
             location = self.session.get_redirect_target(response)
             if response.status_code not in _REDIRECTS or location is None:
                 if not stream:
-                    self.read_body(response, provider=provider)
+                    self.read_body(response)
                 return response
             self.end_stream(response)  # a redirect's body: what has arrived, never waited for
             try:
                 location = urljoin(target, location)
             except ValueError:
                 location = str(location)
-            self._check_address(location, target, provider, response.status_code)
+            self._check_address(location, target, response.status_code)
             if method.upper() != "GET" and not keeps_credentials(url, location):
                 raise errors.ResponseError(
                     f"{target} redirected a {method} to another site ({location}); "
                     "pass base_url= with the site's real address",
-                    provider=provider,
+                    provider=self.provider,
                     url=target,
                     status_code=response.status_code,
                 )
@@ -444,11 +446,11 @@ class Transport:
         raise errors.ResponseError(
             f"{url} redirected more than {_MAX_REDIRECTS} times; pass base_url= with the "
             "site's real address",
-            provider=provider,
+            provider=self.provider,
             url=url,
         )
 
-    def _check_address(self, url: str, source: str, provider: str, status: Optional[int]) -> None:
+    def _check_address(self, url: str, source: str, status: Optional[int]) -> None:
         """Raise ResponseError when ``url`` (given, or a redirect from ``source``) cannot be
         requested: a site's page or redirect named a bad address."""
         problem = _unusable(url)
@@ -458,10 +460,10 @@ class Transport:
         raise errors.ResponseError(
             f"{where} {url!r}, which cannot be requested ({problem}); check base_url= and "
             "that the site is set up correctly",
-            provider=provider, url=source, status_code=status,
+            provider=self.provider, url=source, status_code=status,
         )
 
-    def _send(self, method: str, url: str, headers: Dict[str, str], trusted: bool, provider: str,
+    def _send(self, method: str, url: str, headers: Dict[str, str], trusted: bool,
               options: Dict[str, Any]) -> requests.Response:
         """One hop, as ``Session.request`` sends it (session headers, cookies, auth), minus the
         credential headers when ``url`` is not the origin the request was meant for."""
@@ -481,7 +483,7 @@ class Transport:
             send: Dict[str, Any] = dict(self.session.merge_environment_settings(
                 prepared.url or url, settings.pop("proxies", None) or {}, True, settings.pop("verify", None),
                 settings.pop("cert", None)))
-            send["timeout"] = self._timeout_now(provider, url)
+            send["timeout"] = self._timeout_now(url)
             # Session.send, less its redirect handling: even with allow_redirects=False it
             # reads a redirect's whole body (unbounded) and parses its Location.
             response = self.session.get_adapter(prepared.url or url).send(prepared, **send, **settings)
@@ -489,22 +491,22 @@ class Transport:
             requests.cookies.extract_cookies_to_jar(self.session.cookies, prepared, response.raw)
             return response
         except requests.RequestException as exc:
-            raise self._network_error(exc, provider, url) from exc
+            raise self._network_error(exc, url) from exc
         except (ValueError, UnicodeError) as exc:  # http.client refusing a header value
             raise errors.ResponseError(
                 f"could not send a request to {url}: {_reason(exc)} (a header or the address "
                 "holds characters HTTP cannot carry)",
-                provider=provider, url=url,
+                provider=self.provider, url=url,
             ) from exc
 
-    def _timeout_now(self, provider: str, url: str) -> Tuple[float, float]:
+    def _timeout_now(self, url: str) -> Tuple[float, float]:
         """The (connect, read) timeout, shortened to what is left of the call's total_timeout."""
         timeout = self.call_timeout()
         left = time_left()
         if left is None:
             return timeout
         if left <= 0:
-            raise self._total_timeout_error(provider, url)
+            raise self._total_timeout_error(url)
         return (min(timeout[0], left), min(timeout[1], left))
 
     def call_timeout(self) -> Tuple[float, float]:
@@ -517,26 +519,26 @@ class Transport:
         overrides = call_overrides.get()
         return overrides[0] if overrides and overrides[0] else self.timeout
 
-    def _total_timeout_error(self, provider: str, url: str) -> errors.TimeoutError:
+    def _total_timeout_error(self, url: str) -> errors.TimeoutError:
         limit = call_deadline.get()
         total = limit[1] if limit else 0.0
         return errors.TimeoutError(
             f"the call took longer than total_timeout={total:g} s (waiting on {url}); raise "
             "total_timeout= or try again",
-            provider=provider, url=url, phase="total",
+            provider=self.provider, url=url, phase="total",
         )
 
-    def _network_error(self, exc: BaseException, provider: str, url: str) -> errors.ProviderError:
+    def _network_error(self, exc: BaseException, url: str) -> errors.ProviderError:
         connect, read = self.call_timeout()
         left = time_left()
         if left is not None and left <= 0.001 and isinstance(
                 exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
-            return self._total_timeout_error(provider, url)
+            return self._total_timeout_error(url)
         if isinstance(exc, (requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)):
             return errors.TimeoutError(
                 f"connecting to {url} took longer than {connect:g} s; check the address and "
                 "your network or proxy, or raise timeout=(connect, read)",
-                provider=provider,
+                provider=self.provider,
                 url=url,
                 phase="connect",
             )
@@ -547,7 +549,7 @@ class Transport:
             return errors.TimeoutError(
                 f"{url} sent nothing for {read:g} s; the site may be overloaded, try again "
                 "or raise the read timeout with timeout=(connect, read)",
-                provider=provider,
+                provider=self.provider,
                 url=url,
                 phase="read",
             )
@@ -555,7 +557,7 @@ class Transport:
             return errors.NetworkError(
                 f"the proxy refused or failed the connection to {url} ({_reason(exc)}); "
                 "check proxy=/proxies=",
-                provider=provider,
+                provider=self.provider,
                 url=url,
                 phase="connect",
             )
@@ -563,14 +565,14 @@ class Transport:
             return errors.NetworkError(
                 f"TLS verification failed for {url} ({_reason(exc)}); pass verify= a CA bundle "
                 "path if the site uses a private CA",
-                provider=provider,
+                provider=self.provider,
                 url=url,
                 phase="connect",
             )
         if isinstance(exc, requests.exceptions.InvalidProxyURL):
             return errors.NetworkError(
                 f"the proxy address for {url} is not usable ({_reason(exc)}); check proxy=/proxies=",
-                provider=provider,
+                provider=self.provider,
                 url=url,
                 phase="connect",
             )
@@ -579,26 +581,26 @@ class Transport:
                             requests.exceptions.InvalidSchema)):
             return errors.ResponseError(
                 f"{url} is not a usable URL ({_reason(exc)}); pass base_url='https://site.example'",
-                provider=provider,
+                provider=self.provider,
                 url=url,
             )
         if isinstance(exc, requests.exceptions.InvalidHeader):
             return errors.ResponseError(
                 f"could not send a request to {url}: {_reason(exc)} (a header value from the site "
                 "or from headers= is not valid in HTTP)",
-                provider=provider,
+                provider=self.provider,
                 url=url,
             )
         return errors.NetworkError(
             f"could not reach {url} ({_reason(exc)}); check your connection and try again",
-            provider=provider,
+            provider=self.provider,
             url=url,
             phase="connect" if _never_connected(exc) else "exchange",
         )
 
     # -- bodies --------------------------------------------------------------------------
 
-    def iter_bytes(self, response: requests.Response, *, provider: str) -> Iterator[bytes]:
+    def iter_bytes(self, response: requests.Response) -> Iterator[bytes]:
         """Yield a streamed body piece by piece, each as soon as it arrives.
 
         ``requests``' ``iter_content`` waits to fill its chunk size on bodies that end when
@@ -610,8 +612,8 @@ class Transport:
         >>> from chatgpt_providers.testing import LocalSite
         >>> with LocalSite() as site:
         ...     transport = Transport()
-        ...     page = transport.request("GET", site.url, provider="doc", stream=True)
-        ...     b"".join(transport.iter_bytes(page, provider="doc")).startswith(b"<!DOCTYPE")
+        ...     page = transport.request("GET", site.url, stream=True)
+        ...     b"".join(transport.iter_bytes(page)).startswith(b"<!DOCTYPE")
         True
         """
         raw = response.raw
@@ -619,17 +621,17 @@ class Transport:
         try:
             while True:
                 if call_deadline.get() is not None:
-                    self._shorten_read_timeout(raw, provider, url)
+                    self._shorten_read_timeout(raw, url)
                 data = raw.read1(READ_SIZE, decode_content=True)
                 if not data:
                     return
                 yield data
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
-            raise self._network_error(exc, provider, url) from exc
+            raise self._network_error(exc, url) from exc
         except urllib3.exceptions.DecodeError as exc:
             raise errors.ResponseError(
                 f"{url} sent a body that could not be decompressed ({_reason(exc)})",
-                provider=provider,
+                provider=self.provider,
                 url=url,
                 status_code=response.status_code,
             ) from exc
@@ -637,7 +639,7 @@ class Transport:
             # http.client reading a chunked body that stops short: "invalid literal for int()"
             raise errors.StreamInterruptedError(
                 f"the connection to {url} was closed before the reply ended; try again",
-                provider=provider,
+                provider=self.provider,
                 url=url,
                 status_code=response.status_code,
             ) from exc
@@ -645,7 +647,7 @@ class Transport:
             raise errors.StreamInterruptedError(
                 f"the connection to {url} broke while the answer was arriving ({_reason(exc)}); "
                 "try again",
-                provider=provider,
+                provider=self.provider,
                 url=url,
                 status_code=response.status_code,
             ) from exc
@@ -661,7 +663,7 @@ class Transport:
         >>> from chatgpt_providers.testing import LocalSite
         >>> with LocalSite() as site:
         ...     transport = Transport()
-        ...     page = transport.request("GET", site.url, provider="doc", stream=True)
+        ...     page = transport.request("GET", site.url, stream=True)
         ...     transport.end_stream(page)
         """
         raw = response.raw
@@ -686,17 +688,17 @@ class Transport:
         finally:
             response.close()
 
-    def _shorten_read_timeout(self, raw, provider: str, url: str) -> None:
+    def _shorten_read_timeout(self, raw, url: str) -> None:
         left = time_left()
         if left is None:
             return
         if left <= 0:
-            raise self._total_timeout_error(provider, url)
+            raise self._total_timeout_error(url)
         sock = _socket_of(raw)
         if sock is not None:
             sock.settimeout(min(self.call_timeout()[1], left))  # the next request resets it
 
-    def read_body(self, response: requests.Response, *, provider: str,
+    def read_body(self, response: requests.Response, *,
                   limit: Optional[int] = None) -> bytes:
         """Read a whole body, at most ``limit`` bytes (default ``max_body_bytes``), and keep
         it as ``response._content`` so ``response.text``/``.json()`` work.
@@ -704,8 +706,8 @@ class Transport:
         >>> from chatgpt_providers.testing import LocalSite
         >>> with LocalSite() as site:
         ...     transport = Transport()
-        ...     page = transport.request("GET", site.url, provider="doc", stream=True)
-        ...     transport.read_body(page, provider="doc", limit=100)
+        ...     page = transport.request("GET", site.url, stream=True)
+        ...     transport.read_body(page, limit=100)
         Traceback (most recent call last):
         ...
         chatgpt_providers.errors.ResponseError: ... sent more than 100 bytes ...
@@ -716,13 +718,13 @@ class Transport:
         parts: List[bytes] = []
         size = 0
         try:
-            for data in self.iter_bytes(response, provider=provider):
+            for data in self.iter_bytes(response):
                 size += len(data)
                 if size > limit:
                     raise errors.ResponseError(
                         f"{response.url} sent more than {limit} bytes where a page or a JSON "
                         "answer was expected; is this the right address?",
-                        provider=provider,
+                        provider=self.provider,
                         url=response.url,
                         status_code=response.status_code,
                         body=b"".join(parts),
@@ -737,7 +739,7 @@ class Transport:
 
     # -- errors --------------------------------------------------------------------------
 
-    def http_error(self, response: requests.Response, *, provider: str,
+    def http_error(self, response: requests.Response, *,
                    what: str = "the request") -> errors.ProviderError:
         """The typed error for an HTTP answer the protocol client did not expect.
 
@@ -748,15 +750,14 @@ class Transport:
         >>> with LocalSite() as site:
         ...     site.inject("rate_limit", target="page", retry_after=9)
         ...     transport = Transport()
-        ...     error = transport.http_error(transport.request("GET", site.url, provider="doc"),
-        ...                                  provider="doc")
+        ...     error = transport.http_error(transport.request("GET", site.url))
         >>> type(error).__name__, error.retry_after
         ('RateLimitError', 9.0)
         """
-        text = self.read_body(response, provider=provider).decode("utf-8", "replace")
+        text = self.read_body(response).decode("utf-8", "replace")
         status = response.status_code
         url = response.url
-        fields: Dict[str, Any] = dict(provider=provider, url=url, status_code=status,
+        fields: Dict[str, Any] = dict(provider=self.provider, url=url, status_code=status,
                                       body=errors.mask_secrets(text, self.held_secrets()))
         if looks_like_cloudflare_challenge(response, text):
             return errors.BlockedError(
@@ -811,7 +812,7 @@ def _socket_of(raw: Any) -> Optional[socket.socket]:
     return sock if isinstance(sock, socket.socket) else None
 
 
-def _cross_origin(site: str, url: str, provider: str) -> errors.CrossOriginError:
+def _cross_origin(site: str, url: str, provider: Optional[str]) -> errors.CrossOriginError:
     """The error for a request a page directed elsewhere than the client's site."""
     ours, theirs = _origin_text(site), _origin_text(url)
     return errors.CrossOriginError(

@@ -214,12 +214,12 @@ def detect(url: str, *, prefer: Optional[str] = None, **options: Any) -> Detecti
 
 def _detect(url: str, prefer: Optional[str], probe: bool, options: Dict[str, Any]) -> Detection:
     base_url, page = _split(url)
-    transport = Transport(site=base_url, **options)  # what the page names stays on its site
+    transport = Transport(site=base_url, provider="detect", **options)  # the page's links stay on its site
     try:
-        response = transport.request("GET", base_url + page, provider="detect",
+        response = transport.request("GET", base_url + page,
                                      headers={"Accept": "text/html,*/*;q=0.8"})
         if response.status_code != 200:
-            raise transport.http_error(response, provider="detect", what="the page")
+            raise transport.http_error(response, what="the page")
         found = detect_in_page(page_text(response), base_url, page, prefer=prefer)
         if probe and found.era == "D/F":
             found = found._replace(era=_engine_session_era(transport, found))
@@ -233,7 +233,7 @@ def _engine_session_era(transport: Transport, found: Detection) -> str:
     without the route era D (guests send no nonce)."""
     settings = AIEngine(found.base_url, page=found.page).protocol.settings_in(found.html)
     rest_url = (settings.rest_url or found.base_url + "/wp-json").rstrip("/")
-    response = transport.request("POST", rest_url + "/mwai/v1/start_session", provider="detect")
+    response = transport.request("POST", rest_url + "/mwai/v1/start_session")
     response.close()
     return ERAS["D"] if response.status_code in (404, 405, 501) else ERAS["F"]
 

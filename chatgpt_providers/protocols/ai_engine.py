@@ -39,6 +39,7 @@ from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.results import Reply
 from ..core.scrape import find_script_value, find_script_variable, tags_with
+from ..core.site import Site, Turn
 from ..core.sse import JsonEvent, json_or_none
 
 __all__ = ["AIEngine", "Chatgpt4Online", "EngineProtocol", "EngineTokens", "ERAS", "page_era"]
@@ -147,33 +148,33 @@ class EngineProtocol(Protocol):
 
     # -- the nonce -----------------------------------------------------------------------
 
-    def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> EngineTokens:
+    def fetch_tokens(self, site: Site, stale: Any = None) -> EngineTokens:
         page: Optional[_PageSettings] = None
         if self.bot_id is None and self.rest_url is None:
-            page = self._read_page(client, fresh=stale is not None)
+            page = self._read_page(site, fresh=stale is not None)
             if page.kind in ("bot", "legacy"):  # eras before start_session: the page has it all
-                return self._tokens_from_page(client, page, page.rest_url or client.base_url + "/wp-json")
-        rest_url = self.rest_url or (page and page.rest_url) or client.base_url + "/wp-json"
+                return self._tokens_from_page(site, page, page.rest_url or site.base_url + "/wp-json")
+        rest_url = self.rest_url or (page and page.rest_url) or site.base_url + "/wp-json"
         try:
-            nonce, session_id = self._start_session(client, rest_url)
+            nonce, session_id = self._start_session(site, rest_url)
         except _RouteMissing:
             if page is None:
-                page = self._read_page(client, fresh=stale is not None)
+                page = self._read_page(site, fresh=stale is not None)
             if page.rest_url and page.rest_url.rstrip("/") != rest_url:
                 rest_url = page.rest_url.rstrip("/")
                 try:
-                    nonce, session_id = self._start_session(client, rest_url)
+                    nonce, session_id = self._start_session(site, rest_url)
                 except _RouteMissing:
-                    return self._tokens_from_page(client, page, rest_url)
+                    return self._tokens_from_page(site, page, rest_url)
             else:
-                return self._tokens_from_page(client, page, rest_url)
+                return self._tokens_from_page(site, page, rest_url)
         bot_id = self.bot_id or (page and page.bot_id) or "default"
         custom_id = self.custom_id or (page.custom_id if page else None)
         context_id = page.context_id if page else None
-        log.debug("%s: nonce obtained from %s", client.name, rest_url)
+        log.debug("%s: nonce obtained from %s", site.name, rest_url)
         return EngineTokens(rest_url, nonce, session_id, bot_id, custom_id, context_id, "F")
 
-    def _tokens_from_page(self, client: ChatProvider, page: _PageSettings, rest_url: str
+    def _tokens_from_page(self, site: Site, page: _PageSettings, rest_url: str
                           ) -> EngineTokens:
         """Tokens for a site without ``start_session``: the era is what the page shows."""
         bot_id = self.bot_id or page.bot_id or "default"
@@ -190,13 +191,13 @@ class EngineProtocol(Protocol):
             chat_url = ""
         else:
             self._no_chatbot(page, rest_url)
-        log.debug("%s: %s era %s (%s)", client.name, self.plugin, era, ERAS[era])
+        log.debug("%s: %s era %s (%s)", site.name, self.plugin, era, ERAS[era])
         return EngineTokens(rest_url, page.rest_nonce, page.session_id, bot_id, custom_id,
                             page.context_id, era, chat_url, page.settings)
 
-    def _start_session(self, client: ChatProvider, rest_url: str) -> Tuple[str, Optional[str]]:
+    def _start_session(self, site: Site, rest_url: str) -> Tuple[str, Optional[str]]:
         url = rest_url + "/mwai/v1/start_session"
-        response = client.transport.request("POST", url, provider=client.name)
+        response = site.transport.request("POST", url)
         data = json_or_none(response.content)
         status = response.status_code
         if status in _NO_ROUTE_STATUSES or (status == 200 and not isinstance(data, dict)):
@@ -210,19 +211,19 @@ class EngineProtocol(Protocol):
                 url=url, status_code=status, body=response.content,
             )
         if status != 200:
-            raise client.transport.http_error(response, provider=client.name, what="start_session")
+            raise site.transport.http_error(response, what="start_session")
         raise errors.NonceError(
             f"Unable to extract restNonce from {url}: the JSON answer has none",
             url=url, status_code=status, body=response.content,
         )
 
-    def _read_page(self, client: ChatProvider, *, fresh: bool = False) -> _PageSettings:
+    def _read_page(self, site: Site, *, fresh: bool = False) -> _PageSettings:
         """The chatbot settings on the page (all None when it has none)."""
-        page = client._get_page(self.page_url, "the chatbot page", fresh=fresh)
+        page = site.get_page(self.page_url, "the chatbot page", fresh=fresh)
         settings = self.settings_in(page)
         if settings.kind is None:
             log.info("%s: no AI Engine chatbot settings on %s; trying the default REST address",
-                     client.name, self.page_url)
+                     site.name, self.page_url)
         return settings
 
     def settings_in(self, page: str) -> _PageSettings:
@@ -304,8 +305,9 @@ class EngineProtocol(Protocol):
         digest = hashlib.sha256(f"{self._chat_salt}\0{conversation.system}\0{first}".encode())
         return digest.hexdigest()[:12]
 
-    def send(self, client: ChatProvider, tokens: EngineTokens, prepared: Any,
-             conversation: ParsedMessages, reply: Reply) -> requests.Response:
+    def send(self, site: Site, turn: Turn) -> requests.Response:
+        tokens: EngineTokens = turn.tokens
+        conversation, reply = turn.conversation, turn.reply
         reply.chat_id = chat_id = self.chat_id(conversation, reply)
         history = [{"role": role, "content": content} for role, content in conversation.history]
         body: Dict[str, Any]
@@ -326,8 +328,8 @@ class EngineProtocol(Protocol):
                    "Accept": "text/event-stream" if streams else "application/json"}
         # A guest of era D has no nonce, and a wrong one is refused: send the header only
         # with a nonce, as the plugin's own script does.
-        return client.transport.request(
-            "POST", tokens.chat_url, provider=client.name, stream=True, headers=headers,
+        return site.transport.request(
+            "POST", tokens.chat_url, stream=True, headers=headers,
             secret_headers={"X-WP-Nonce": tokens.nonce} if tokens.nonce else None,
             data=json.dumps(body).encode("utf-8"),
         )
@@ -350,9 +352,9 @@ class EngineProtocol(Protocol):
             "clientId": self._client_id,
         }
 
-    def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
-                         ) -> NoReturn:
-        data = json_or_none(client.transport.read_body(response, provider=client.name))
+    def raise_for_answer(self, site: Site, turn: Turn, response: requests.Response) -> NoReturn:
+        tokens = turn.tokens
+        data = json_or_none(site.transport.read_body(response))
         status = response.status_code
         if status == 404 and isinstance(tokens, EngineTokens):
             where = "the page's apiURL" if tokens.era == "legacy" else f"era {tokens.era}: {ERAS[tokens.era]}"
@@ -386,10 +388,11 @@ class EngineProtocol(Protocol):
                 "stream or JSON was due; is this an AI Engine site?",
                 url=response.url, status_code=status, body=response.content,
             )
-        raise client.transport.http_error(response, provider=client.name, what="the message")
+        raise site.transport.http_error(response, what="the message")
 
-    def read_json(self, client: ChatProvider, data: Any, response: requests.Response,
-                  tokens: EngineTokens, reply: Reply) -> str:
+    def read_json(self, site: Site, turn: Turn, data: Any, response: requests.Response) -> str:
+        tokens: EngineTokens = turn.tokens
+        reply = turn.reply
         if not isinstance(data, dict) or not isinstance(data.get("reply"), str):
             if isinstance(data, dict) and data.get("success") is False:
                 raise errors.ServerError(
@@ -400,16 +403,16 @@ class EngineProtocol(Protocol):
                 f"{response.url} sent JSON without a reply", url=response.url,
                 status_code=response.status_code, body=response.content,
             )
-        self._take_final(client, data, tokens, reply)
+        self._take_final(site, data, tokens, reply)
         return data["reply"]
 
-    def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
-                    response: requests.Response, tokens: EngineTokens, prepared: Any,
-                    reply: Reply
-                    ) -> Generator[str, None, bool]:
+    def read_events(self, site: Site, turn: Turn, events: Iterator[JsonEvent],
+                    response: requests.Response) -> Generator[str, None, bool]:
+        tokens: EngineTokens = turn.tokens
+        reply = turn.reply
         for _, event, _ in events:
             if not isinstance(event, dict):
-                log.debug("%s: skipping an event that is not a JSON object", client.name)
+                log.debug("%s: skipping an event that is not a JSON object", site.name)
                 continue
             kind = event.get("type")
             if kind == "live":
@@ -420,7 +423,7 @@ class EngineProtocol(Protocol):
                 # pop: the reply (maybe megabytes) is then held once (benchmark row 5: memory)
                 final = _decode_end(event.pop("data", None))
                 del event
-                rest = self._finish(client, final, tokens, reply, response)
+                rest = self._finish(site, final, tokens, reply, response)
                 if rest:
                     yield rest
                 return True
@@ -433,7 +436,7 @@ class EngineProtocol(Protocol):
                 )
         return False
 
-    def _finish(self, client: ChatProvider, final: Any, tokens: EngineTokens, reply: Reply,
+    def _finish(self, site: Site, final: Any, tokens: EngineTokens, reply: Reply,
                 response: requests.Response) -> str:
         """Take the ``end`` event; return the text still to yield."""
         if not isinstance(final, dict):
@@ -446,17 +449,17 @@ class EngineProtocol(Protocol):
                 f"the chatbot failed: {str(final.get('message') or 'no reason given')!r}",
                 url=response.url, status_code=response.status_code,
             )
-        self._take_final(client, final, tokens, reply)
+        self._take_final(site, final, tokens, reply)
         text = final.get("reply")
         if not isinstance(text, str):
             return ""
         if reply.streamed.is_prefix_of(text):
             return text[len(reply.streamed):]
         log.info("%s: the site's final reply differs from the streamed text (a server-side "
-                 "filter changed it); complete() returns the final one", client.name)
+                 "filter changed it); complete() returns the final one", site.name)
         return ""
 
-    def _take_final(self, client: ChatProvider, final: dict, tokens: EngineTokens, reply: Reply
+    def _take_final(self, site: Site, final: dict, tokens: EngineTokens, reply: Reply
                     ) -> None:
         if isinstance(final.get("reply"), str):
             reply.final_text = final["reply"]
@@ -466,8 +469,8 @@ class EngineProtocol(Protocol):
             reply.chat_id = str(final["chatId"])
         token = final.get("new_token")
         if isinstance(token, str) and token:
-            log.debug("%s: the site rotated the nonce", client.name)
-            client._replace_tokens(tokens, tokens._replace(nonce=token))
+            log.debug("%s: the site rotated the nonce", site.name)
+            site.replace_tokens(tokens, tokens._replace(nonce=token))
 
 
 class AIEngine(ChatProvider):

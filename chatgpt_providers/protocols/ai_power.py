@@ -25,8 +25,8 @@ from ..core.messages import ParsedMessages
 from ..core.protocol import NonceRefused, Protocol
 from ..core.provider import ChatProvider
 from ..core.record import Record
-from ..core.results import Reply
 from ..core.scrape import find_script_value, script_version, tags_with
+from ..core.site import Site, Turn
 from ..core.sse import JsonEvent
 from ..core.transport import looks_like_cloudflare_challenge, origin
 from .aipkit import DEFAULT_MAX_MESSAGES, AIPKitProtocol, AIPKitTokens, find_aipkit_bots
@@ -70,30 +70,63 @@ class PowerProtocol(Protocol):
 
     >>> PowerProtocol(page_url="https://s.example/chat/").bot_id is None
     True
+
+    With a ``successor`` (the 2.3+ protocol for the same page), the page decides at each read
+    which generation speaks: a page showing a 2.3+ bot (the one asked for, if any) gives
+    :class:`~chatgpt_providers.protocols.aipkit.AIPKitTokens`, and :meth:`speaker` hands those
+    to the successor, so a client keeps working when its site upgrades (or goes back).
     """
 
     plugin = "AI Power"
     end_marker = "[DONE]"
 
-    def __init__(self, *, page_url: str, bot_id: Optional[str] = None) -> None:
+    def __init__(self, *, page_url: str, bot_id: Optional[str] = None,
+                 successor: Optional[AIPKitProtocol] = None) -> None:
         self.page_url = page_url
         self.bot_id = bot_id
+        #: The 2.3+ protocol for the same page, followed when the page shows it.
+        self.successor = successor
         #: ``wpaicg_chat_client_id``: stable per instance, as the site's quotas key on it.
         self.client_id = new_client_id()
 
     # -- the nonce -----------------------------------------------------------------------
 
-    def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> PowerTokens:
-        page = client._get_page(self.page_url, "the chatbot page", fresh=stale is not None)
-        return self.tokens_from_page(client, page)
+    def fetch_tokens(self, site: Site, stale: Any = None) -> Union[PowerTokens, AIPKitTokens]:
+        successor = self.successor
+        if successor is not None and isinstance(stale, AIPKitTokens):
+            fresh = successor.refresh_nonce(site, stale)
+            if fresh is not None:
+                return fresh
+        page = site.get_page(self.page_url, "the chatbot page", fresh=stale is not None)
+        if successor is not None:
+            bots = {bot["bot_id"] for bot in find_aipkit_bots(page)}
+            if bots and (self.bot_id is None or self.bot_id in bots):
+                return successor.tokens_from_page(site, page)
+        return self.tokens_from_page(site, page)
 
-    def tokens_from_page(self, client: ChatProvider, page: str) -> PowerTokens:
+    def speaker(self, tokens: Any) -> Protocol:
+        """The successor for 2.3+ tokens, else this protocol.
+
+        >>> from chatgpt_providers.protocols.aipkit import AIPKitProtocol
+        >>> power = PowerProtocol(page_url="/", successor=AIPKitProtocol(page_url="/"))
+        >>> power.speaker(None) is power
+        True
+        """
+        if self.successor is not None and isinstance(tokens, AIPKitTokens):
+            return self.successor
+        return self
+
+    def check(self, conversation: ParsedMessages, chat_id: Optional[str]) -> None:
+        if self.successor is not None:  # both generations take "0" as empty; 2.3+ checks more
+            self.successor.check(conversation, chat_id)
+
+    def tokens_from_page(self, site: Site, page: str) -> PowerTokens:
         """Read the nonce and the chatbot's settings from the page's HTML."""
         containers = [a for a in tags_with(page, "wpaicg-chat") if a.get("data-nonce")]
         shown = sorted({a.get("data-bot-id", "0") for a in containers})
         if self.bot_id is not None:
             containers = [a for a in containers if a.get("data-bot-id", "0") == self.bot_id]
-        ajax_url = self._ajax_url(client, page)
+        ajax_url = self._ajax_url(site, page)
         if containers:
             chosen = min(containers, key=lambda a: _container_type(a) != "shortcode")
             return PowerTokens(
@@ -122,8 +155,8 @@ class PowerProtocol(Protocol):
             url=self.page_url, body=page,
         )
 
-    def _ajax_url(self, client: ChatProvider, page: str) -> str:
-        default = client.base_url + "/wp-admin/admin-ajax.php"
+    def _ajax_url(self, site: Site, page: str) -> str:
+        default = site.base_url + "/wp-admin/admin-ajax.php"
         found = find_script_value(page, "ajax_url")
         # Only trust a script's address on this very site: the nonce goes there.
         if found and origin(found) == origin(default):
@@ -132,8 +165,9 @@ class PowerProtocol(Protocol):
 
     # -- a message -----------------------------------------------------------------------
 
-    def send(self, client: ChatProvider, tokens: PowerTokens, prepared: Any,
-             conversation: ParsedMessages, reply: Reply) -> requests.Response:
+    def send(self, site: Site, turn: Turn) -> requests.Response:
+        tokens: PowerTokens = turn.tokens
+        conversation, reply = turn.conversation, turn.reply
         form = {
             "_wpnonce": tokens.nonce,
             "post_id": tokens.post_id,
@@ -146,17 +180,16 @@ class PowerProtocol(Protocol):
             "wpaicg_chat_history": history_field(conversation),
             "chat_id": str(random.randint(10**6, 10**9)),
         }
-        return client.transport.request(
-            "POST", tokens.ajax_url, provider=client.name, stream=True,
+        return site.transport.request(
+            "POST", tokens.ajax_url, stream=True,
             headers={"Accept": "text/event-stream, application/json, */*",
                      "Content-Type": "application/x-www-form-urlencoded",
                      "Referer": tokens.page_url, "X-Requested-With": "XMLHttpRequest"},
             data=urlencode(form).encode("ascii"),
         )
 
-    def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
-                         ) -> NoReturn:
-        body = client.transport.read_body(response, provider=client.name)
+    def raise_for_answer(self, site: Site, turn: Turn, response: requests.Response) -> NoReturn:
+        body = site.transport.read_body(response)
         text = body.decode("utf-8", "replace")
         status = response.status_code
         if status == 403 and _EXPIRED_LINK in text.lower() and not looks_like_cloudflare_challenge(
@@ -179,10 +212,9 @@ class PowerProtocol(Protocol):
                 "an event stream was due; is this an AI Power site?",
                 url=response.url, status_code=status, body=body,
             )
-        raise client.transport.http_error(response, provider=client.name, what="the message")
+        raise site.transport.http_error(response, what="the message")
 
-    def read_json(self, client: ChatProvider, data: Any, response: requests.Response,
-                  tokens: PowerTokens, reply: Reply) -> str:
+    def read_json(self, site: Site, turn: Turn, data: Any, response: requests.Response) -> str:
         if not isinstance(data, dict):
             raise errors.ResponseError(
                 f"{response.url} sent a JSON answer that is not an object",
@@ -196,10 +228,8 @@ class PowerProtocol(Protocol):
             )
         return text
 
-    def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
-                    response: requests.Response, tokens: PowerTokens, prepared: Any,
-                    reply: Reply
-                    ) -> Generator[str, None, bool]:
+    def read_events(self, site: Site, turn: Turn, events: Iterator[JsonEvent],
+                    response: requests.Response) -> Generator[str, None, bool]:
         held: List[str] = []  # words the plugin wrote itself: an upstream error, or not
         plugin_stop = finished = False
         for _, event, data in events:
@@ -214,7 +244,7 @@ class PowerProtocol(Protocol):
                 if broken:
                     held.append(broken.group(1))
                 else:
-                    log.debug("%s: skipping an event that is not JSON", client.name)
+                    log.debug("%s: skipping an event that is not JSON", site.name)
                 continue
             if not isinstance(event, dict):
                 continue
@@ -252,67 +282,6 @@ class PowerProtocol(Protocol):
         return False
 
 
-class AnyGeneration(Protocol):
-    """AI Power as its page shows it: the legacy protocol (1.8.80 to 2.2) or 2.3+
-    (:class:`~chatgpt_providers.protocols.aipkit.AIPKitProtocol`), decided each time the
-    tokens are read, so a client keeps working when its site upgrades.
-
-    >>> AnyGeneration(page_url="https://s.example/").current.plugin
-    'AI Power 2.3+'
-    """
-
-    plugin = "AI Power"
-
-    def __init__(self, *, page_url: str, bot_id: Optional[str] = None,
-                 max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
-        self.legacy = PowerProtocol(page_url=page_url, bot_id=bot_id)
-        self.current = AIPKitProtocol(page_url=page_url, bot_id=bot_id, max_messages=max_messages)
-        self.page_url = page_url
-        self.bot_id = bot_id
-
-    def _for(self, tokens: Any) -> Protocol:
-        return self.current if isinstance(tokens, AIPKitTokens) else self.legacy
-
-    def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> Any:
-        if isinstance(stale, AIPKitTokens):
-            fresh = self.current.refresh_nonce(client, stale)
-            if fresh is not None:
-                return fresh
-        page = client._get_page(self.page_url, "the chatbot page", fresh=stale is not None)
-        bots = {bot["bot_id"] for bot in find_aipkit_bots(page)}
-        if bots and (self.bot_id is None or self.bot_id in bots):
-            return self.current.tokens_from_page(client, page)
-        return self.legacy.tokens_from_page(client, page)
-
-    def check(self, conversation: ParsedMessages, chat_id: Optional[str]) -> None:
-        self.current.check(conversation, chat_id)  # both generations take "0" as empty
-
-    def prepare(self, client: ChatProvider, tokens: Any, conversation: ParsedMessages,
-                reply: Reply) -> Any:
-        return self._for(tokens).prepare(client, tokens, conversation, reply)
-
-    def release(self, prepared: Any, reply: Reply) -> None:
-        self.current.release(prepared, reply)  # only 2.3+ prepares anything
-
-    def send(self, client: ChatProvider, tokens: Any, prepared: Any, conversation: ParsedMessages,
-             reply: Reply) -> requests.Response:
-        return self._for(tokens).send(client, tokens, prepared, conversation, reply)
-
-    def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
-                    response: requests.Response, tokens: Any, prepared: Any, reply: Reply
-                    ) -> Generator[str, None, bool]:
-        return (yield from self._for(tokens).read_events(client, events, response, tokens, prepared,
-                                                         reply))
-
-    def read_json(self, client: ChatProvider, data: Any, response: requests.Response, tokens: Any,
-                  reply: Reply) -> str:
-        return self._for(tokens).read_json(client, data, response, tokens, reply)
-
-    def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
-                         ) -> NoReturn:
-        self._for(tokens).raise_for_answer(client, response, tokens)
-
-
 class AIPower(ChatProvider):
     """A chatbot on any WordPress site running the AI Power plugin, of any generation: the
     legacy protocol (1.8.80 to 2.2) or 2.3+ ("AIPKit"), whichever the page shows.
@@ -335,22 +304,22 @@ class AIPower(ChatProvider):
     default_model: ClassVar = "gpt-4o"
     #: The page that shows the chatbot, for presets.
     default_page: ClassVar[str] = "/"
-    protocol: AnyGeneration
+    protocol: PowerProtocol
 
     def __init__(self, base_url: Optional[str] = None, *, page: Optional[str] = None,
                  bot_id: Union[str, int, None] = None, max_messages: int = DEFAULT_MAX_MESSAGES,
                  **options: Any) -> None:
         super().__init__(base_url, **options)
-        self.protocol = AnyGeneration(page_url=self._page_url(page or type(self).default_page),
-                                      bot_id=None if bot_id is None else str(bot_id),
-                                      max_messages=max_messages)
+        page_url = self._page_url(page or type(self).default_page)
+        bot = None if bot_id is None else str(bot_id)
+        self.protocol = PowerProtocol(
+            page_url=page_url, bot_id=bot,
+            successor=AIPKitProtocol(page_url=page_url, bot_id=bot, max_messages=max_messages))
 
     @property
     def client_id(self) -> str:
         """``wpaicg_chat_client_id`` of stateless calls to a legacy site: stable per instance."""
-        return self.protocol.legacy.client_id
-
-
+        return self.protocol.client_id
 
     def new_chat_id(self) -> str:
         """A ``wpaicg_chat_client_id``: 10 letters and digits (the conversation's id here).

@@ -33,6 +33,7 @@ from ..core.provider import ChatProvider
 from ..core.record import Record
 from ..core.results import Reply
 from ..core.scrape import script_version, tags_with
+from ..core.site import Site, Turn
 from ..core.sse import JsonEvent, json_or_none
 
 __all__ = ["AIPKit", "AIPKitProtocol", "AIPKitTokens", "find_aipkit_bots", "aipkit_version"]
@@ -108,7 +109,7 @@ class _Held(Record):
 _Key = Tuple[Optional[str], str]
 
 
-class _Turn(Record):
+class _Prepared(Record):
     """One message on its way: its conversation, the caller's new message and earlier turns,
     the cache key of what was sent, and how far it got.
 
@@ -210,15 +211,15 @@ class AIPKitProtocol(Protocol):
 
     # -- the nonce -----------------------------------------------------------------------
 
-    def fetch_tokens(self, client: ChatProvider, stale: Any = None) -> AIPKitTokens:
+    def fetch_tokens(self, site: Site, stale: Any = None) -> AIPKitTokens:
         if isinstance(stale, AIPKitTokens):
-            fresh = self.refresh_nonce(client, stale)
+            fresh = self.refresh_nonce(site, stale)
             if fresh is not None:
                 return fresh
-        page = client._get_page(self.page_url, "the chatbot page", fresh=stale is not None)
-        return self.tokens_from_page(client, page)
+        page = site.get_page(self.page_url, "the chatbot page", fresh=stale is not None)
+        return self.tokens_from_page(site, page)
 
-    def tokens_from_page(self, client: ChatProvider, page: str) -> AIPKitTokens:
+    def tokens_from_page(self, site: Site, page: str) -> AIPKitTokens:
         """Read the bot's nonce and settings from the page's HTML."""
         bots = find_aipkit_bots(page)
         chosen = bots[0] if bots and self.bot_id is None else None
@@ -244,16 +245,16 @@ class AIPKitProtocol(Protocol):
         post_id = str(config.get("postId") or "").strip()
         return AIPKitTokens(
             nonce=nonce,
-            ajax_url=self._ajax_url(client, config.get("ajaxUrl")),
+            ajax_url=self._ajax_url(site, config.get("ajaxUrl")),
             bot_id=chosen["bot_id"],
             post_id=post_id if post_id.isdigit() and int(post_id) > 0 else "",
             version=aipkit_version(page),
         )
 
-    def _ajax_url(self, client: ChatProvider, named: Any) -> str:
+    def _ajax_url(self, site: Site, named: Any) -> str:
         """Where the bot's ``data-config`` sends messages (the site's admin-ajax.php by
         default). The transport refuses it when it is on another origin than the site."""
-        default = client.base_url + "/wp-admin/admin-ajax.php"
+        default = site.base_url + "/wp-admin/admin-ajax.php"
         if not isinstance(named, str) or not named.strip():
             return default
         named = named.strip()
@@ -263,11 +264,11 @@ class AIPKitProtocol(Protocol):
             return default
         return named if urlsplit(named).scheme in ("http", "https") else default
 
-    def refresh_nonce(self, client: ChatProvider, stale: AIPKitTokens) -> Optional[AIPKitTokens]:
+    def refresh_nonce(self, site: Site, stale: AIPKitTokens) -> Optional[AIPKitTokens]:
         """A new nonce from ``aipkit_get_frontend_chat_nonce`` (2.3.41+); None when the site
         has no such action (the page is read again instead)."""
-        response = client.transport.request(
-            "POST", stale.ajax_url, provider=client.name,
+        response = site.transport.request(
+            "POST", stale.ajax_url,
             headers={"Content-Type": "application/x-www-form-urlencoded", "Cache-Control": "no-cache"},
             data=urlencode({"action": "aipkit_get_frontend_chat_nonce", "bot_id": stale.bot_id}),
         )
@@ -275,14 +276,14 @@ class AIPKitProtocol(Protocol):
         nonce = data.get("data", {}).get("nonce") if isinstance(data, dict) and isinstance(
             data.get("data"), dict) else None
         if response.status_code == 200 and isinstance(nonce, str) and nonce.strip():
-            log.debug("%s: fetched a new nonce", client.name)
+            log.debug("%s: fetched a new nonce", site.name)
             return stale._replace(nonce=nonce.strip())
         if response.status_code == 400 and response.content.strip() == b"0":
             return None  # before 2.3.41: the page has the nonce
         if response.status_code == 403 and isinstance(data, dict) and _code(data) == "cors_denied":
             raise _refused_origin(response, data)
         if response.status_code != 200:
-            raise client.transport.http_error(response, provider=client.name, what="the nonce refresh")
+            raise site.transport.http_error(response, what="the nonce refresh")
         return None
 
     # -- a message -----------------------------------------------------------------------
@@ -347,27 +348,28 @@ class AIPKitProtocol(Protocol):
                 self._used.popitem(last=False)
         return fresh
 
-    def prepare(self, client: ChatProvider, tokens: AIPKitTokens, conversation: ParsedMessages,
-                reply: Reply) -> _Turn:
+    def prepare(self, site: Site, turn: Turn) -> _Prepared:
+        tokens: AIPKitTokens = turn.tokens
+        conversation, reply = turn.conversation, turn.reply
         conversation_uuid, message, transcript, held = self._plan(
             conversation, reply.chat_id, reply.caller, take=True)
         if conversation_uuid is None:
             conversation_uuid = self._new_conversation(reply.chat_id)
-        turn = _Turn(conversation_uuid, conversation.prompt, transcript, "", reply.caller, held,
-                     "cached")
+        prepared = _Prepared(conversation_uuid, conversation.prompt, transcript, "", reply.caller,
+                             held, "cached")
         try:
-            turn.cache_key = self._cache(client, tokens, message)
+            prepared.cache_key = self._cache(site, tokens, message)
         except BaseException:
-            self.release(turn, reply)  # caching logs nothing: the conversation is as it was
+            self.release(prepared, reply)  # caching logs nothing: the conversation is as it was
             raise
         reply.chat_id = conversation_uuid
-        return turn
+        return prepared
 
-    def _cache(self, client: ChatProvider, tokens: AIPKitTokens, message: str) -> str:
+    def _cache(self, site: Site, tokens: AIPKitTokens, message: str) -> str:
         """Cache the message on the site (the first request of two); its single-use key."""
         stamp = f"{int(time.time() * 1000)}-{''.join(secrets.choice(_BASE36) for _ in range(5))}"
-        response = client.transport.request(
-            "POST", tokens.ajax_url, provider=client.name,
+        response = site.transport.request(
+            "POST", tokens.ajax_url,
             headers={"Content-Type": "application/x-www-form-urlencoded",
                      "Accept": "application/json, */*;q=0.1"},
             data=urlencode({
@@ -381,13 +383,15 @@ class AIPKitProtocol(Protocol):
         key = answer.get("cache_key") if isinstance(answer, dict) else None
         if response.status_code == 200 and isinstance(key, str) and key:
             return key
-        raise _cache_error(client, response, data)
+        raise _cache_error(site, response, data)
 
-    def send(self, client: ChatProvider, tokens: AIPKitTokens, prepared: _Turn,
-             conversation: ParsedMessages, reply: Reply) -> requests.Response:
+    def send(self, site: Site, turn: Turn) -> requests.Response:
+        tokens: AIPKitTokens = turn.tokens
+        prepared: _Prepared = turn.prepared
+        _conversation, _reply = turn.conversation, turn.reply
         # With the conversation id, the guest id reads the conversation back: keep it out of
         # every error and log line, as the nonce is.
-        client.transport.hold_secret(self.session_id)
+        site.transport.hold_secret(self.session_id)
         query = {"action": "aipkit_frontend_chat_stream", "cache_key": prepared.cache_key,
                  "bot_id": tokens.bot_id, "session_id": self.session_id,
                  "conversation_uuid": prepared.conversation_uuid}
@@ -397,8 +401,8 @@ class AIPKitProtocol(Protocol):
         query["_ajax_nonce"] = tokens.nonce
         prepared.state = "sent"  # from here on, the site may log the message
         try:
-            return client.transport.request(
-                "GET", f"{tokens.ajax_url}?{urlencode(query)}", provider=client.name, stream=True,
+            return site.transport.request(
+                "GET", f"{tokens.ajax_url}?{urlencode(query)}", stream=True,
                 headers={"Accept": "text/event-stream", "Cache-Control": "no-cache"},
             )
         except errors.NetworkError as exc:
@@ -406,9 +410,8 @@ class AIPKitProtocol(Protocol):
                 prepared.state = "cached"  # no connection: nothing reached the site
             raise
 
-    def raise_for_answer(self, client: ChatProvider, response: requests.Response, tokens: Any
-                         ) -> NoReturn:
-        body = client.transport.read_body(response, provider=client.name)
+    def raise_for_answer(self, site: Site, turn: Turn, response: requests.Response) -> NoReturn:
+        body = site.transport.read_body(response)
         if response.status_code == 400 and body.strip() == b"0":
             raise _gone(response)
         if response.status_code == 200:
@@ -418,17 +421,17 @@ class AIPKitProtocol(Protocol):
                 "stream was due; is this an AI Power 2.3+ site?",
                 url=response.url, status_code=200, body=body,
             )
-        raise client.transport.http_error(response, provider=client.name, what="the message")
+        raise site.transport.http_error(response, what="the message")
 
-    def read_json(self, client: ChatProvider, data: Any, response: requests.Response, tokens: Any,
-                  reply: Reply) -> str:
+    def read_json(self, site: Site, turn: Turn, data: Any, response: requests.Response) -> str:
         if isinstance(data, dict) and data.get("success") is False:
-            raise _cache_error(client, response, data)
-        return super().read_json(client, data, response, tokens, reply)
+            raise _cache_error(site, response, data)
+        return super().read_json(site, turn, data, response)
 
-    def read_events(self, client: ChatProvider, events: Iterator[JsonEvent],
-                    response: requests.Response, tokens: AIPKitTokens, prepared: _Turn,
-                    reply: Reply) -> Generator[str, None, bool]:
+    def read_events(self, site: Site, turn: Turn, events: Iterator[JsonEvent],
+                    response: requests.Response) -> Generator[str, None, bool]:
+        prepared: _Prepared = turn.prepared
+        reply = turn.reply
         started = False
         for name, event, data in events:
             if name is None:
@@ -438,7 +441,7 @@ class AIPKitProtocol(Protocol):
                     if delta:
                         yield delta
                 else:
-                    log.debug("%s: skipping an unnamed event without a delta", client.name)
+                    log.debug("%s: skipping an unnamed event without a delta", site.name)
             elif name == "done":
                 if isinstance(event, dict) and isinstance(event.get("citations"), list):
                     reply.citations = event["citations"]
@@ -452,7 +455,7 @@ class AIPKitProtocol(Protocol):
                 started = True
             elif name == "warning":
                 text = str(event.get("error") if isinstance(event, dict) else data or "")
-                log.warning("%s: the site warns: %s", client.name, text)
+                log.warning("%s: the site warns: %s", site.name, text)
                 reply.warnings.append(text)
             elif name == "citations":
                 if isinstance(event, dict):
@@ -464,10 +467,10 @@ class AIPKitProtocol(Protocol):
                     "of text (an AI Power Pro chat form), which this client cannot fill",
                     url=response.url, status_code=response.status_code)
             else:  # status, openai_response_id, grounding_metadata, ...: not answer text
-                log.debug("%s: %s event", client.name, name)
+                log.debug("%s: %s event", site.name, name)
         return False
 
-    def release(self, prepared: _Turn, reply: Reply) -> None:
+    def release(self, prepared: _Prepared, reply: Reply) -> None:
         """Give the turn's conversation back: holding the answered turn when the message was
         answered whole; as it was when nothing was logged; or never again, when the site may
         have logged the message without its answer (the model would see it twice)."""
@@ -566,7 +569,7 @@ def _refused_origin(response: requests.Response, data: Dict[str, Any]) -> errors
         "base_url=", url=response.url, status_code=response.status_code, body=response.content)
 
 
-def _cache_error(client: ChatProvider, response: requests.Response, data: Any) -> Exception:
+def _cache_error(site: Site, response: requests.Response, data: Any) -> Exception:
     """The error for a cache step that gave no key."""
     status = response.status_code
     code = _code(data) if isinstance(data, dict) else ""
@@ -582,7 +585,7 @@ def _cache_error(client: ChatProvider, response: requests.Response, data: Any) -
     if status == 400 and response.content.strip() == b"0":
         return _gone(response)
     if status != 200 and not isinstance(data, dict):
-        error = client.transport.http_error(response, provider=client.name, what="the message")
+        error = site.transport.http_error(response, what="the message")
         if status == 403 and not isinstance(error, errors.BlockedError):
             # WordPress's own refusal page ("The link you followed has expired."), as a page
             # cache or a security plugin serves it: the plugin's script refreshes the nonce.
