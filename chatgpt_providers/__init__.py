@@ -21,7 +21,7 @@ does in the OpenAI SDK.
 from typing import TYPE_CHECKING, Any, List
 
 from .core.messages import format_prompt
-from .core.provider import ChatProvider
+from .core.provider import ChatAPI, ChatProvider
 from .core.results import Answer, Reply
 from .core.retry import RetryPolicy
 from .errors import (
@@ -75,6 +75,29 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> List[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+class _InterfaceCall:
+    """A method of every client whose body is an interface function over any client
+    (``bot.conversation()`` is ``interfaces.conversation.conversation(bot)``), its module
+    loaded on first use like the names above. Set here, by the public face, so the core
+    never imports an interface; Python runs this file before any submodule, so every
+    client has these methods."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __get__(self, client: Any, owner: Any = None) -> Any:
+        import importlib
+
+        function = getattr(importlib.import_module(f".{self.module}", __name__), self.name)
+        return function if client is None else function.__get__(client, owner)
+
+
+for _method, _module, _function in (("conversation", "interfaces.conversation", "conversation"),
+                                    ("batch", "interfaces.batch", "run_batch"),
+                                    ("display_stream", "interfaces.notebook", "display_reply")):
+    setattr(ChatAPI, _method, _InterfaceCall(_module, _function))  # replaces the core's stubs
 
 __all__ = [
     "Client",

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import (
+    Any,
+    ClassVar,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+    runtime_checkable,
+)
+from typing import Protocol as TypingProtocol
 from urllib.parse import urlsplit
 
 import requests
@@ -23,10 +36,7 @@ from .site import DEFAULT_MAX_REPLY_CHARS, Site, Tokens, Turn
 from .sse import DEFAULT_MAX_EVENT_BYTES
 from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport
 
-if TYPE_CHECKING:
-    from ..interfaces.conversation import Conversation
-
-__all__ = ["ChatAPI", "ChatProvider"]
+__all__ = ["ChatAPI", "ChatProvider", "ChatSession"]
 
 log = logging.getLogger("chatgpt_providers")
 
@@ -96,43 +106,54 @@ class ChatAPI:
         options = self._call_options("complete", options)
         return Answer(self.reply(messages, model=model, **options).text)
 
-    def conversation(self, system: Optional[str] = None) -> Conversation:
-        """A multi-turn chat that keeps its history (and the site's conversation ids).
+    # -- calls that live in interfaces/ ---------------------------------------------------
+    # conversation, batch and display_stream are interface functions over any client
+    # (interfaces/conversation.py, batch.py, notebook.py). The public face,
+    # chatgpt_providers/__init__.py, makes them these methods, loading each module on first
+    # use; the core never imports an interface. The stubs below give their signatures.
 
-        >>> from chatgpt_providers import ChatGptt
-        >>> chat = ChatGptt().conversation(system="Be brief.")
-        >>> chat.ask("Hi")                          # doctest: +SKIP
-        'Hello!'
-        >>> chat.ask("What did I just say?")        # doctest: +SKIP
-        'You said "Hi".'
-        """
-        from ..interfaces.conversation import Conversation
+    def conversation(self, system: Optional[str] = None) -> ChatSession:
+        """A multi-turn chat that keeps its history (and the site's conversation ids): see
+        :func:`chatgpt_providers.interfaces.conversation.conversation`."""
+        raise NotImplementedError("set by chatgpt_providers/__init__.py")
 
-        return Conversation(self, system=system)
-
-    def batch(self, prompts, *, workers: int = 4, progress: bool = False) -> List[Any]:
-        """Answer many prompts with ``workers`` threads; results come in input order, and
-        an item that failed holds its exception instead of stopping the batch.
-
-        >>> from chatgpt_providers import ChatGptt
-        >>> ChatGptt().batch(["Hi", "2+2?"], workers=2)      # doctest: +SKIP
-        ['Hello!', '4']
-        """
-        from ..interfaces.batch import run_batch
-
-        return run_batch(self, prompts, workers=workers, progress=progress)
+    def batch(self, prompts: Iterable[Messages], *, workers: int = 4,
+              progress: bool = False) -> List[Union[Answer, Exception]]:
+        """Answer many prompts with ``workers`` threads: see
+        :func:`chatgpt_providers.interfaces.batch.run_batch`."""
+        raise NotImplementedError("set by chatgpt_providers/__init__.py")
 
     def display_stream(self, messages: Messages, **options: Any) -> Answer:
-        """Stream a reply into one live-updating Markdown output in Jupyter (printed as it
-        arrives elsewhere); returns the whole reply.
+        """Stream a reply into one live-updating Markdown output in Jupyter: see
+        :func:`chatgpt_providers.interfaces.notebook.display_reply`."""
+        raise NotImplementedError("set by chatgpt_providers/__init__.py")
 
-        >>> from chatgpt_providers import ChatGptt
-        >>> ChatGptt().display_stream("Tell me a joke")       # doctest: +SKIP
-        """
-        from ..interfaces.notebook import display_stream
 
-        options = self._call_options("display_stream", options)
-        return display_stream(self.stream(messages, **options))
+@runtime_checkable
+class ChatSession(TypingProtocol):
+    """What ``client.conversation()`` returns (a
+    :class:`~chatgpt_providers.interfaces.conversation.Conversation`), as the core names it:
+    a chat that keeps its history.
+
+    >>> from chatgpt_providers import ChatGptt
+    >>> isinstance(ChatGptt().conversation(), ChatSession)
+    True
+    """
+
+    system: Optional[str]
+    chat_id: Optional[str]
+    last_reply: Optional[Reply]
+
+    @property
+    def messages(self) -> List[Dict[str, str]]: ...
+
+    def reset(self) -> None: ...
+
+    def ask(self, text: str, **options: Any) -> Answer: ...
+
+    def stream(self, text: str, **options: Any) -> Iterator[str]: ...
+
+    def display_stream(self, text: str, **options: Any) -> Answer: ...
 
 
 def normalize_base_url(base_url: object, provider: str) -> str:

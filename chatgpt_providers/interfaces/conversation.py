@@ -8,7 +8,7 @@ from ..core.messages import parse_messages
 from ..core.options import stream_options, take_options
 from ..core.results import Answer, Reply
 
-__all__ = ["Conversation"]
+__all__ = ["Conversation", "conversation"]
 
 
 class Conversation:
@@ -137,6 +137,22 @@ class Conversation:
         self.last_reply = reply
         if reply.chat_id and self.chat_id is not None:
             self.chat_id = reply.chat_id  # the site may name the conversation itself
+
+
+def conversation(client: Any, system: Optional[str] = None) -> Conversation:
+    """A multi-turn chat with ``client`` (any client: a provider, a RetryProvider) that keeps
+    its history and the site's conversation ids; ``client.conversation(system=...)``.
+
+    >>> from chatgpt_providers import ChatGptt
+    >>> chat = ChatGptt().conversation(system="Be brief.")
+    >>> chat.ask("Hi")                          # doctest: +SKIP
+    'Hello!'
+    >>> chat.ask("What did I just say?")        # doctest: +SKIP
+    'You said "Hi".'
+    >>> type(chat).__name__, chat.messages
+    ('Conversation', [{'role': 'system', 'content': 'Be brief.'}])
+    """
+    return Conversation(client, system=system)
 
 
 def _checked_history(history: Sequence[Mapping[str, str]]) -> List[Dict[str, str]]:

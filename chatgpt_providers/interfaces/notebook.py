@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from ..core.results import Answer
 
-__all__ = ["display_stream", "print_stream", "StreamedAnswer", "in_notebook"]
+__all__ = ["display_stream", "display_reply", "print_stream", "StreamedAnswer", "in_notebook"]
 
 
 class StreamedAnswer(Answer):
@@ -95,6 +95,23 @@ def display_stream(chunks: Iterator[str], *, interval: float = 0.1) -> StreamedA
     finally:
         handle.update(_bundle("".join(parts)), raw=True)
     return StreamedAnswer("".join(parts))
+
+
+def display_reply(client: Any, messages: Any, **options: Any) -> Answer:
+    """``client.display_stream(messages)``: stream ``client``'s reply into one live-updating
+    Markdown output in Jupyter (printed as it arrives elsewhere); returns the whole reply.
+    ``options`` are the client's ``stream`` options.
+
+    >>> from chatgpt_providers import ChatGptt
+    >>> from chatgpt_providers.testing import LocalSite
+    >>> with LocalSite() as site:
+    ...     answer = ChatGptt(base_url=site.url).display_stream("Tell me a joke")
+    Echo: Tell me a joke
+    >>> answer
+    'Echo: Tell me a joke'
+    """
+    options = client._call_options("display_stream", options)
+    return display_stream(client.stream(messages, **options))
 
 
 def _bundle(text: str) -> Dict[str, str]:

@@ -35,6 +35,7 @@ from chatgpt_providers import (
     detect,
     format_prompt,
 )
+from chatgpt_providers.core.provider import ChatSession
 from chatgpt_providers.interfaces.detection import Detection
 from chatgpt_providers.interfaces.health import Health, check
 from chatgpt_providers.interfaces.openai_style import ChatCompletion as OpenAIChatCompletion
@@ -94,7 +95,11 @@ def failover() -> None:
 
 def conversations() -> None:
     chat = ChatGptt().conversation(system="Be brief.")
-    assert_type(chat, Conversation)
+    # The core names what conversation() returns structurally (it imports no interface);
+    # the object is a Conversation, which has that shape.
+    assert_type(chat, ChatSession)
+    session: ChatSession = Conversation(ChatGptt(), system="Be brief.")
+    print(session.messages)
     print(chat.ask("Hi"))
     for text in chat.stream("And what did I just say?"):
         print(text, end="")
