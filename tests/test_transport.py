@@ -7,7 +7,8 @@ import requests
 from conftest import BASE, sse
 
 from chatgpt_providers import AIEngine, ChatGptt, NetworkError, ResponseError
-from chatgpt_providers.core.transport import normalize_timeout, parse_retry_after
+from chatgpt_providers.core.http_errors import parse_retry_after
+from chatgpt_providers.core.timeouts import normalize_timeout
 
 
 def test_timeout_forms():

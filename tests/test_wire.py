@@ -29,9 +29,10 @@ from rawserver import (
 from sseclient import SSEClient
 
 from chatgpt_providers import AIEngine, AIPower, errors
+from chatgpt_providers.core.redirects import keeps_credentials, origin
 from chatgpt_providers.core.retry import RetryPolicy
 from chatgpt_providers.core.sse import iter_raw_events, parse_event
-from chatgpt_providers.core.transport import Transport, keeps_credentials, origin
+from chatgpt_providers.core.transport import Transport
 
 BOM = b"\xef\xbb\xbf"
 NONCE = "0a1b2c3d4e"

@@ -27,7 +27,8 @@ from .protocol import NonceRefused, PreparedExpired, Protocol
 from .retry import RetryPolicy
 from .site import Site, Turn
 from .sse import EventTooLarge, iter_json_events, json_or_none
-from .transport import Transport, call_deadline
+from .timeouts import call_deadline
+from .transport import Transport
 
 __all__ = ["stream_reply", "answer_kind"]
 

@@ -34,7 +34,8 @@ from .results import Answer, Reply
 from .retry import RetryPolicy
 from .site import DEFAULT_MAX_REPLY_CHARS, Site, Tokens, Turn
 from .sse import DEFAULT_MAX_EVENT_BYTES
-from .transport import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Timeout, Transport
+from .timeouts import DEFAULT_TIMEOUT, Timeout
+from .transport import DEFAULT_MAX_BODY_BYTES, Transport
 
 __all__ = ["ChatAPI", "ChatProvider", "ChatSession"]
 

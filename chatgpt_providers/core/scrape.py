@@ -1,4 +1,5 @@
-"""Reading chatbot settings out of WordPress pages, in linear time on any input.
+"""Reading WordPress pages: a page's text in its charset (:func:`page_text`), and chatbot
+settings out of it in linear time on any input.
 
 No regular expression here can backtrack over the page: tags are found with ``str.find``,
 and attributes are read one by one with an anchored pattern whose branches start with
@@ -10,7 +11,9 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional
 
-__all__ = ["tags_with", "attributes_at", "find_script_value", "find_script_variable",
+import requests
+
+__all__ = ["page_text", "tags_with", "attributes_at", "find_script_value", "find_script_variable",
            "script_version"]
 
 #: Longest tag read; a hostile page cannot make one tag cost more.
@@ -156,3 +159,30 @@ def script_version(page: str, script: str) -> Optional[str]:
         if _DOTTED_VERSION.fullmatch(value):
             return value
     return None
+
+
+_CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE)
+
+
+def page_text(response: requests.Response) -> str:
+    """A page's HTML as text, in the charset its Content-Type or ``<meta>`` names, else UTF-8
+    (what WordPress writes; ``requests`` would guess ISO-8859-1 for ``text/html`` without a
+    charset); a leading byte-order mark is dropped, undecodable bytes are replaced.
+
+    >>> response = requests.Response()
+    >>> response._content = "<p>чат</p>".encode()
+    >>> response.headers["Content-Type"] = "text/html"
+    >>> page_text(response)
+    '<p>чат</p>'
+    """
+    body = response.content or b""
+    found = _CHARSET.search(response.headers.get("content-type", "").encode("latin-1", "replace"))
+    if found is None:
+        found = _CHARSET.search(body[:4096])
+    charset = found.group(1).decode("ascii") if found else "utf-8"
+    if body.startswith(b"\xef\xbb\xbf"):
+        body, charset = body[3:], "utf-8"
+    try:
+        return body.decode(charset, "replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", "replace")

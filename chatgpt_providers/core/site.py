@@ -16,8 +16,10 @@ from urllib.parse import urljoin
 from .. import errors
 from .messages import ParsedMessages
 from .results import Reply
+from .scrape import page_text
 from .sse import DEFAULT_MAX_EVENT_BYTES
-from .transport import Transport, page_text, time_left
+from .timeouts import time_left
+from .transport import Transport
 
 __all__ = ["Site", "Turn", "Tokens", "FetchTokens", "DEFAULT_MAX_REPLY_CHARS"]
 

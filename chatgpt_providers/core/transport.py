@@ -1,21 +1,19 @@
-"""Everything that touches the network: one ``requests.Session``, timeouts, proxies,
-redirect policy, streaming reads, and turning HTTP answers into typed errors.
+"""One client's HTTP: a ``requests.Session`` with its timeouts, proxies and headers, the
+requests it sends (redirects followed by the rules of :mod:`.redirects`), and the bodies it
+reads (streamed as they arrive, capped, ended at a marker without waiting).
 
-The protocol clients never call ``requests`` themselves; they go through :class:`Transport`.
+The protocols never call ``requests`` themselves; they go through :class:`Transport`, which
+names the provider on every error it raises. What a failure becomes is :mod:`.http_errors`';
+what must never be shown, :mod:`.redaction`'s.
 """
 
 from __future__ import annotations
 
-import contextvars
-import email.utils
 import logging
 import os
-import re
 import socket
-import threading
-import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 import requests.cookies
@@ -23,16 +21,26 @@ import requests.hooks
 import urllib3.exceptions
 
 from .. import errors
-from .logs import guard as guard_logs
+from .http_errors import http_error, network_error, reason
+from .redaction import HeldSecrets
+from .redaction import guard as guard_logs
+from .redirects import (
+    CREDENTIAL_HEADERS,
+    MAX_REDIRECTS,
+    REDIRECTS,
+    address_error,
+    cross_origin_error,
+    keeps_credentials,
+    origin,
+    redirected_elsewhere_error,
+    too_many_redirects_error,
+)
+from .timeouts import DEFAULT_TIMEOUT, Timeout, call_deadline, call_overrides, normalize_timeout, time_left
 
-__all__ = ["Transport", "Timeout", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "call_deadline",
-           "call_overrides", "time_left", "origin", "keeps_credentials", "page_text"]
+__all__ = ["Transport", "DEFAULT_USER_AGENT", "DEFAULT_MAX_BODY_BYTES"]
 
 log = logging.getLogger("chatgpt_providers")
 
-Timeout = Union[float, Tuple[float, float]]
-#: ``(connect, read)`` seconds. The read timeout bounds the gap between two reads of a stream.
-DEFAULT_TIMEOUT: Tuple[float, float] = (10.0, 60.0)
 #: Sites sit behind WAFs that turn away obvious bots; present a current desktop browser.
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -42,179 +50,8 @@ DEFAULT_USER_AGENT = (
 READ_SIZE = 65536
 #: Most bytes read from a non-streamed body (a page, a JSON answer).
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-_REDIRECTS = (301, 302, 303, 307, 308)
-_MAX_REDIRECTS = 5
 #: ``requests.Request`` arguments a caller may pass through :meth:`Transport.request`.
 _REQUEST_PARTS = ("files", "data", "json", "params", "auth", "cookies", "hooks")
-#: Most nonces remembered for masking (old ones still appear in old pages and logs).
-_MAX_HELD = 32
-
-#: ``(deadline, total seconds)`` of the call whose code is running, or None. Set around each
-#: step of a call's generator (see ``ChatProvider._guarded``), so interleaved calls in one
-#: thread each keep their own.
-call_deadline: contextvars.ContextVar[Optional[Tuple[float, float]]] = contextvars.ContextVar(
-    "chatgpt_providers_call_deadline", default=None)
-#: ``(timeout, headers)`` given for one call (the OpenAI-style ``create(timeout=,
-#: extra_headers=)``), or None: a ``(connect, read)`` pair that replaces the client's
-#: timeout, and headers sent to the site with each of the call's requests. Set around each
-#: step of the call, like ``call_deadline``.
-call_overrides: contextvars.ContextVar[
-    Optional[Tuple[Optional[Tuple[float, float]], Optional[Mapping[str, str]]]]
-] = contextvars.ContextVar("chatgpt_providers_call_overrides", default=None)
-
-
-def normalize_timeout(timeout: Optional[Timeout]) -> Tuple[float, float]:
-    """Return ``(connect, read)`` seconds from a number or a pair.
-
-    >>> normalize_timeout(5)
-    (5.0, 5.0)
-    >>> normalize_timeout((3, 30))
-    (3.0, 30.0)
-    """
-    if timeout is None:
-        return DEFAULT_TIMEOUT
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
-        pair: Tuple[Any, Any] = (timeout, timeout)
-    elif isinstance(timeout, (tuple, list)) and len(timeout) == 2:
-        pair = (timeout[0], timeout[1])
-    else:
-        raise ValueError(
-            f"timeout must be seconds or a (connect, read) pair, e.g. (10, 60); got {timeout!r}"
-        )
-    for value in pair:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"timeout values must be positive numbers of seconds; got {timeout!r}")
-    return (float(pair[0]), float(pair[1]))
-
-
-def parse_retry_after(value: Optional[str]) -> Optional[float]:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), or None.
-
-    >>> parse_retry_after("120")
-    120.0
-    >>> parse_retry_after("soon") is None
-    True
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-#: Headers that carry the user's credentials: never sent to another origin on a redirect.
-_CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
-
-
-def origin(url: str) -> Tuple[str, str, Optional[int]]:
-    """``(scheme, host, port)`` of a URL, default ports filled in, for same-site checks;
-    ``("", "", None)`` for a URL that cannot be read.
-
-    >>> origin("https://Site.example:8443/wp-json"), origin("http://site.example/")
-    (('https', 'site.example', 8443), ('http', 'site.example', 80))
-    >>> origin("http://site.example:99999/")
-    ('', '', None)
-    """
-    try:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        port = parts.port
-    except ValueError:  # a bad port or IPv6 address: a URL no request can go to
-        return ("", "", None)
-    if port is None:
-        port = _DEFAULT_PORTS.get(scheme)
-    return (scheme, (parts.hostname or "").lower(), port)
-
-
-def keeps_credentials(original: str, target: str) -> bool:
-    """True when a request meant for ``original`` may take its nonce and credentials to
-    ``target``: the same origin (scheme, host, port), or the upgrade from http on port 80
-    to https on port 443 of the same host.
-
-    >>> keeps_credentials("http://s.example/a", "https://S.example:443/b")
-    True
-    >>> keeps_credentials("https://s.example/", "http://s.example/")
-    False
-    >>> keeps_credentials("https://s.example/", "https://s.example:8443/")
-    False
-    """
-    first, then = origin(original), origin(target)
-    if not first[1] or first[0] not in _DEFAULT_PORTS or not then[1]:
-        return False
-    return then == first or (first == ("http", then[1], 80) and then == ("https", first[1], 443))
-
-
-def _unusable(url: str) -> Optional[str]:
-    """Why ``url`` cannot be requested (None when it can)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        return str(exc) or "it cannot be parsed"
-    if parts.scheme.lower() not in _DEFAULT_PORTS:
-        return "not an http(s) address"
-    if not parts.hostname:
-        return "no host"
-    return None
-
-
-_CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE)
-
-
-def page_text(response: requests.Response) -> str:
-    """A page's HTML as text, in the charset its Content-Type or ``<meta>`` names, else UTF-8
-    (what WordPress writes; ``requests`` would guess ISO-8859-1 for ``text/html`` without a
-    charset); a leading byte-order mark is dropped, undecodable bytes are replaced.
-
-    >>> response = requests.Response()
-    >>> response._content = "<p>чат</p>".encode()
-    >>> response.headers["Content-Type"] = "text/html"
-    >>> page_text(response)
-    '<p>чат</p>'
-    """
-    body = response.content or b""
-    found = _CHARSET.search(response.headers.get("content-type", "").encode("latin-1", "replace"))
-    if found is None:
-        found = _CHARSET.search(body[:4096])
-    charset = found.group(1).decode("ascii") if found else "utf-8"
-    if body.startswith(b"\xef\xbb\xbf"):
-        body, charset = body[3:], "utf-8"
-    try:
-        return body.decode(charset, "replace")
-    except LookupError:  # a charset Python does not know
-        return body.decode("utf-8", "replace")
-
-
-def looks_like_cloudflare_challenge(response: requests.Response, text: str) -> bool:
-    """True when ``response`` is a Cloudflare (or similar WAF) challenge page.
-
-    >>> response = requests.Response()
-    >>> response.status_code = 403
-    >>> looks_like_cloudflare_challenge(response, "<title>Just a moment...</title>")
-    True
-    """
-    if response.headers.get("cf-mitigated", "").lower() == "challenge":
-        return True
-    if response.status_code not in (403, 429, 503):
-        return False
-    head = text[:4096].lower()
-    return (
-        "<title>just a moment" in head
-        or "<title>attention required" in head
-        or "cf-chl-" in head
-        or "challenge-platform" in head
-    )
-
 
 class Transport:
     """One client's ``requests.Session`` with its timeouts, proxies and headers.
@@ -275,9 +112,8 @@ class Transport:
         if self._read_environment:
             self.session.trust_env = False
         self._per_site: Dict[Tuple[str, str, Optional[int]], Dict[str, Any]] = {}
-        #: Nonces this client was handed (most recent last), masked in every error.
-        self._held: Dict[str, None] = {}
-        self._held_lock = threading.Lock()
+        #: What this client must never show, masked in every error.
+        self.secrets = HeldSecrets(self.session, self.proxies)
         guard_logs(self)  # and in every log record, the library's and urllib3's
 
     def close(self) -> None:
@@ -298,11 +134,7 @@ class Transport:
         >>> "0a1b2c3d4e" in transport.held_secrets()
         True
         """
-        if isinstance(value, str) and len(value) >= errors.MIN_SECRET_CHARS:
-            with self._held_lock:
-                self._held[value] = None
-                while len(self._held) > _MAX_HELD:
-                    del self._held[next(iter(self._held))]
+        self.secrets.hold(value)
 
     def held_secrets(self) -> List[str]:
         """Every value this client holds that must stay out of errors and logs: the nonces
@@ -313,33 +145,7 @@ class Transport:
         >>> sorted(transport.held_secrets())
         ['Bearer abcdefgh12345', 'abcdefgh12345', 'admin%7C1700000000%7Cabc']
         """
-        with self._held_lock:
-            values = set(self._held)
-        for _ in range(3):  # another thread may change the jar while it is read
-            try:
-                values.update(value for value in self.session.cookies.values() if value)
-                break
-            except RuntimeError:
-                continue
-        for name in _CREDENTIAL_HEADERS:
-            header = self.session.headers.get(name)
-            if isinstance(header, bytes):
-                header = header.decode("latin-1")
-            if not isinstance(header, str):
-                continue
-            values.add(header)
-            if name == "Cookie":
-                values.update(part.partition("=")[2].strip() for part in header.split(";"))
-            else:
-                values.add(header.partition(" ")[2].strip())
-        for address in list(self.proxies.values()) + list(self.session.proxies.values()):
-            try:
-                password = urlsplit(address).password
-            except (TypeError, ValueError):
-                continue
-            if password:
-                values.add(password)
-        return [value for value in values if len(value) >= errors.MIN_SECRET_CHARS]
+        return self.secrets.values()
 
     def redact(self, error: errors.ProviderError) -> errors.ProviderError:
         """Mask :meth:`held_secrets` in ``error`` (message, url, body); returns it.
@@ -349,7 +155,7 @@ class Transport:
         >>> str(transport.redact(errors.ResponseError("refused 0a1b2c3d4e")))
         'refused ***'
         """
-        return error.redact(self.held_secrets())
+        return self.secrets.redact(error)
 
     # -- requests ------------------------------------------------------------------------
 
@@ -405,11 +211,11 @@ class Transport:
                 self.hold_secret(value)
         self._check_address(url, url, None)
         if self.site is not None and not keeps_credentials(self.site, url):
-            raise _cross_origin(self.site, url, self.provider)
+            raise cross_origin_error(self.site, url, self.provider)
         target = url
         overrides = call_overrides.get()
         call_headers = overrides[1] if overrides else None
-        for _ in range(_MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS + 1):
             trusted = keeps_credentials(url, target)
             send_headers = dict(headers or {})
             if trusted:  # the per-call headers and the nonce: only where the call was meant
@@ -420,7 +226,7 @@ class Transport:
             log.debug("%s %s", method, target)
             response = self._send(method, target, send_headers, trusted, kwargs)
             location = self.session.get_redirect_target(response)
-            if response.status_code not in _REDIRECTS or location is None:
+            if response.status_code not in REDIRECTS or location is None:
                 if not stream:
                     self.read_body(response)
                 return response
@@ -431,37 +237,21 @@ class Transport:
                 location = str(location)
             self._check_address(location, target, response.status_code)
             if method.upper() != "GET" and not keeps_credentials(url, location):
-                raise errors.ResponseError(
-                    f"{target} redirected a {method} to another site ({location}); "
-                    "pass base_url= with the site's real address",
-                    provider=self.provider,
-                    url=target,
-                    status_code=response.status_code,
-                )
+                raise redirected_elsewhere_error(method, target, location, response.status_code,
+                                                 self.provider)
             if response.status_code == 303:
                 method = "GET"
                 kwargs.pop("data", None)
                 kwargs.pop("json", None)
             target = location
-        raise errors.ResponseError(
-            f"{url} redirected more than {_MAX_REDIRECTS} times; pass base_url= with the "
-            "site's real address",
-            provider=self.provider,
-            url=url,
-        )
+        raise too_many_redirects_error(url, self.provider)
 
     def _check_address(self, url: str, source: str, status: Optional[int]) -> None:
         """Raise ResponseError when ``url`` (given, or a redirect from ``source``) cannot be
         requested: a site's page or redirect named a bad address."""
-        problem = _unusable(url)
-        if problem is None:
-            return
-        where = f"{source} redirected to" if status is not None else "the address"
-        raise errors.ResponseError(
-            f"{where} {url!r}, which cannot be requested ({problem}); check base_url= and "
-            "that the site is set up correctly",
-            provider=self.provider, url=source, status_code=status,
-        )
+        error = address_error(url, source, status, self.provider)
+        if error is not None:
+            raise error
 
     def _send(self, method: str, url: str, headers: Dict[str, str], trusted: bool,
               options: Dict[str, Any]) -> requests.Response:
@@ -473,7 +263,7 @@ class Transport:
         try:
             prepared = self.session.prepare_request(requests.Request(method.upper(), url, headers, **build))
             if not trusted:
-                for name in _CREDENTIAL_HEADERS:
+                for name in CREDENTIAL_HEADERS:
                     prepared.headers.pop(name, None)
                 # as requests does on a redirect: the new host's own .netrc entry, if any
                 auth = self._site_settings(url).get("auth") or (
@@ -494,7 +284,7 @@ class Transport:
             raise self._network_error(exc, url) from exc
         except (ValueError, UnicodeError) as exc:  # http.client refusing a header value
             raise errors.ResponseError(
-                f"could not send a request to {url}: {_reason(exc)} (a header or the address "
+                f"could not send a request to {url}: {reason(exc)} (a header or the address "
                 "holds characters HTTP cannot carry)",
                 provider=self.provider, url=url,
             ) from exc
@@ -529,74 +319,11 @@ class Transport:
         )
 
     def _network_error(self, exc: BaseException, url: str) -> errors.ProviderError:
-        connect, read = self.call_timeout()
         left = time_left()
         if left is not None and left <= 0.001 and isinstance(
                 exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
             return self._total_timeout_error(url)
-        if isinstance(exc, (requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)):
-            return errors.TimeoutError(
-                f"connecting to {url} took longer than {connect:g} s; check the address and "
-                "your network or proxy, or raise timeout=(connect, read)",
-                provider=self.provider,
-                url=url,
-                phase="connect",
-            )
-        if isinstance(
-            exc,
-            (requests.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError),
-        ):
-            return errors.TimeoutError(
-                f"{url} sent nothing for {read:g} s; the site may be overloaded, try again "
-                "or raise the read timeout with timeout=(connect, read)",
-                provider=self.provider,
-                url=url,
-                phase="read",
-            )
-        if isinstance(exc, requests.exceptions.ProxyError):
-            return errors.NetworkError(
-                f"the proxy refused or failed the connection to {url} ({_reason(exc)}); "
-                "check proxy=/proxies=",
-                provider=self.provider,
-                url=url,
-                phase="connect",
-            )
-        if isinstance(exc, requests.exceptions.SSLError):
-            return errors.NetworkError(
-                f"TLS verification failed for {url} ({_reason(exc)}); pass verify= a CA bundle "
-                "path if the site uses a private CA",
-                provider=self.provider,
-                url=url,
-                phase="connect",
-            )
-        if isinstance(exc, requests.exceptions.InvalidProxyURL):
-            return errors.NetworkError(
-                f"the proxy address for {url} is not usable ({_reason(exc)}); check proxy=/proxies=",
-                provider=self.provider,
-                url=url,
-                phase="connect",
-            )
-        # Not network failures: trying again cannot help, so these are not NetworkErrors.
-        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                            requests.exceptions.InvalidSchema)):
-            return errors.ResponseError(
-                f"{url} is not a usable URL ({_reason(exc)}); pass base_url='https://site.example'",
-                provider=self.provider,
-                url=url,
-            )
-        if isinstance(exc, requests.exceptions.InvalidHeader):
-            return errors.ResponseError(
-                f"could not send a request to {url}: {_reason(exc)} (a header value from the site "
-                "or from headers= is not valid in HTTP)",
-                provider=self.provider,
-                url=url,
-            )
-        return errors.NetworkError(
-            f"could not reach {url} ({_reason(exc)}); check your connection and try again",
-            provider=self.provider,
-            url=url,
-            phase="connect" if _never_connected(exc) else "exchange",
-        )
+        return network_error(exc, url, self.provider, self.call_timeout())
 
     # -- bodies --------------------------------------------------------------------------
 
@@ -630,7 +357,7 @@ class Transport:
             raise self._network_error(exc, url) from exc
         except urllib3.exceptions.DecodeError as exc:
             raise errors.ResponseError(
-                f"{url} sent a body that could not be decompressed ({_reason(exc)})",
+                f"{url} sent a body that could not be decompressed ({reason(exc)})",
                 provider=self.provider,
                 url=url,
                 status_code=response.status_code,
@@ -645,7 +372,7 @@ class Transport:
             ) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise errors.StreamInterruptedError(
-                f"the connection to {url} broke while the answer was arriving ({_reason(exc)}); "
+                f"the connection to {url} broke while the answer was arriving ({reason(exc)}); "
                 "try again",
                 provider=self.provider,
                 url=url,
@@ -755,49 +482,8 @@ class Transport:
         ('RateLimitError', 9.0)
         """
         text = self.read_body(response).decode("utf-8", "replace")
-        status = response.status_code
-        url = response.url
-        fields: Dict[str, Any] = dict(provider=self.provider, url=url, status_code=status,
-                                      body=errors.mask_secrets(text, self.held_secrets()))
-        if looks_like_cloudflare_challenge(response, text):
-            return errors.BlockedError(
-                f"{url} answered {what} with a Cloudflare/WAF challenge page (HTTP {status}); "
-                "this client cannot solve challenges: try later, from another network, or "
-                "through proxy=",
-                **fields,
-            )
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            wait = f"wait {retry_after:g} s" if retry_after is not None else "wait a while"
-            return errors.RateLimitError(
-                f"{url} is rate limiting {what} (HTTP 429); {wait} before trying again",
-                retry_after=retry_after,
-                **fields,
-            )
-        if status >= 500:
-            return errors.ServerError(
-                f"{url} failed {what} with HTTP {status}; the site is having trouble, "
-                "try again later",
-                **fields,
-            )
-        kind = response.headers.get("content-type", "no content type").split(";")[0]
-        return errors.ResponseError(
-            f"{url} answered {what} with an unexpected HTTP {status} ({kind}); "
-            "check base_url and that the site still runs the chatbot",
-            **fields,
-        )
-
-
-def time_left() -> Optional[float]:
-    """Seconds left of the running call's ``total_timeout`` (None: no such limit).
-
-    >>> time_left() is None
-    True
-    """
-    limit = call_deadline.get()
-    if limit is None:
-        return None
-    return limit[0] - time.monotonic()
+        return http_error(response, text, what=what, provider=self.provider,
+                          body=errors.mask_secrets(text, self.held_secrets()))
 
 
 def _socket_of(raw: Any) -> Optional[socket.socket]:
@@ -810,54 +496,3 @@ def _socket_of(raw: Any) -> Optional[socket.socket]:
         reader = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client's buffered reader
         sock = getattr(getattr(reader, "raw", None), "_sock", None)  # its socket.SocketIO
     return sock if isinstance(sock, socket.socket) else None
-
-
-def _cross_origin(site: str, url: str, provider: Optional[str]) -> errors.CrossOriginError:
-    """The error for a request a page directed elsewhere than the client's site."""
-    ours, theirs = _origin_text(site), _origin_text(url)
-    return errors.CrossOriginError(
-        f"refused to send a request to {theirs}: the client talks to {ours} only, and a page "
-        f"(or page=) directed it to another origin (scheme, host and port must match, or be the "
-        f"https upgrade of the same host); if the chatbot really lives on {theirs}, pass "
-        f"base_url='{theirs}'",
-        provider=provider, url=url.split("?", 1)[0],
-    )
-
-
-def _origin_text(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``, the port shown only when it is not the default.
-
-    >>> _origin_text("https://Site.example:443/wp-json"), _origin_text("http://s.example:8080/a?b")
-    ('https://site.example', 'http://s.example:8080')
-    """
-    scheme, host, port = origin(url)
-    shown = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{shown}" + ("" if port == _DEFAULT_PORTS.get(scheme) else f":{port}")
-
-
-def _never_connected(exc: BaseException) -> bool:
-    """True when ``exc`` says no connection was made (refused, unreachable, DNS), so no
-    byte of the request reached the site."""
-    seen = set()
-    current: Optional[BaseException] = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (urllib3.exceptions.NewConnectionError, socket.gaierror,
-                                ConnectionRefusedError)):
-            return True
-        nxt = getattr(current, "reason", None)
-        current = nxt if isinstance(nxt, BaseException) else (current.__cause__ or current.__context__)
-    return False
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost useful words of a requests/urllib3 exception."""
-    seen = set()
-    while True:
-        nxt = getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
-        if nxt is None or id(nxt) in seen or not isinstance(nxt, BaseException):
-            break
-        seen.add(id(exc))
-        exc = nxt
-    text = str(exc) or type(exc).__name__
-    return text if len(text) < 200 else text[:199] + "…"

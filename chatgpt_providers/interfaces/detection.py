@@ -9,8 +9,8 @@ from .. import errors
 from ..core.options import constructor_options, take_options
 from ..core.provider import ChatProvider
 from ..core.record import Record
-from ..core.scrape import find_script_value, tags_with
-from ..core.transport import Transport, page_text
+from ..core.scrape import find_script_value, page_text, tags_with
+from ..core.transport import Transport
 from ..protocols.ai_engine import ERAS, AIEngine, page_era
 from ..protocols.ai_power import AIPower, power_version
 from ..protocols.aipkit import aipkit_version, find_aipkit_bots

@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 
 from ..core.messages import Messages
 from ..core.results import Reply
-from ..core.transport import Timeout, call_overrides, normalize_timeout
+from ..core.timeouts import Timeout, call_overrides, normalize_timeout
 from .compat import provider_from
 from .openai_translation import (
     IGNORED_PARAMETERS,

@@ -21,14 +21,15 @@ from urllib.parse import urlencode
 import requests
 
 from .. import errors
+from ..core.http_errors import looks_like_cloudflare_challenge
 from ..core.messages import ParsedMessages
 from ..core.protocol import NonceRefused, Protocol
 from ..core.provider import ChatProvider
 from ..core.record import Record
+from ..core.redirects import origin
 from ..core.scrape import find_script_value, script_version, tags_with
 from ..core.site import Site, Turn
 from ..core.sse import JsonEvent
-from ..core.transport import looks_like_cloudflare_challenge, origin
 from .aipkit import DEFAULT_MAX_MESSAGES, AIPKitProtocol, AIPKitTokens, find_aipkit_bots
 
 __all__ = ["AIPower", "ChatGptt", "PowerProtocol", "PowerTokens", "power_version"]

@@ -1,4 +1,6 @@
-"""Log records without secrets: the library's logger and urllib3's.
+"""Secrets a client holds (nonces, session ids, cookies, credential headers, proxy
+passwords), kept out of every error and every log record: :class:`HeldSecrets` remembers them
+per client and masks them in errors; :func:`guard` masks them in log records.
 
 The library logs through one logger, ``logging.getLogger("chatgpt_providers")``. Nonces,
 guest session ids, cookies and cache keys travel in URLs (AI Power 2.3+ streams with them in
@@ -15,11 +17,15 @@ import logging
 import re
 import threading
 import weakref
-from typing import Callable, Iterable, List
+from typing import Callable, Dict, Iterable, List, Mapping
+from urllib.parse import urlsplit
 
+import requests
+
+from .. import errors
 from ..errors import MASK, mask_secrets
 
-__all__ = ["LOGGER_NAME", "SecretFilter", "guard", "mask_log_text"]
+__all__ = ["LOGGER_NAME", "HeldSecrets", "SecretFilter", "guard", "mask_log_text"]
 
 LOGGER_NAME = "chatgpt_providers"
 #: Loggers that write request lines or URLs: the library's, and urllib3's.
@@ -32,9 +38,76 @@ _SECRET_PARAMETER = re.compile(
     r"(?i)((?:^|[?&;\s\"'])[\w.\-\[\]%]*(?:nonce|session|token|cookie|key|secret|password)"
     r"[\w.\-\[\]%]*=)[^&;\s\"'<>]+")
 
+#: Headers that carry the user's credentials.
+CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
+#: Most nonces remembered for masking (old ones still appear in old pages and logs).
+_MAX_HELD = 32
+
 _sources: weakref.WeakSet[object] = weakref.WeakSet()
 _installed = False
 _install_lock = threading.Lock()
+
+
+class HeldSecrets:
+    """What one client must never show: the nonces it was handed (the most recent
+    ``_MAX_HELD``), and what its session holds (cookies, credential headers, proxy passwords),
+    read when asked so a cookie set a moment ago counts.
+
+    >>> held = HeldSecrets(requests.Session(), {})
+    >>> held.hold("0a1b2c3d4e")
+    >>> str(held.redact(errors.ResponseError("refused 0a1b2c3d4e")))
+    'refused ***'
+    """
+
+    def __init__(self, session: requests.Session, proxies: Mapping[str, str]) -> None:
+        self._session = session
+        self._proxies = proxies
+        self._held: Dict[str, None] = {}  # insertion-ordered: the oldest goes first
+        self._lock = threading.Lock()
+
+    def hold(self, value: object) -> None:
+        """Remember ``value`` (a nonce, a session id) as a secret; short values are not
+        secrets (masking them would garble messages)."""
+        if isinstance(value, str) and len(value) >= errors.MIN_SECRET_CHARS:
+            with self._lock:
+                self._held[value] = None
+                while len(self._held) > _MAX_HELD:
+                    del self._held[next(iter(self._held))]
+
+    def values(self) -> List[str]:
+        """Every secret this client holds now."""
+        with self._lock:
+            values = set(self._held)
+        session = self._session
+        for _ in range(3):  # another thread may change the jar while it is read
+            try:
+                values.update(value for value in session.cookies.values() if value)
+                break
+            except RuntimeError:
+                continue
+        for name in CREDENTIAL_HEADERS:
+            header = session.headers.get(name)
+            if isinstance(header, bytes):
+                header = header.decode("latin-1")
+            if not isinstance(header, str):
+                continue
+            values.add(header)
+            if name == "Cookie":
+                values.update(part.partition("=")[2].strip() for part in header.split(";"))
+            else:
+                values.add(header.partition(" ")[2].strip())
+        for address in list(self._proxies.values()) + list(session.proxies.values()):
+            try:
+                password = urlsplit(address).password
+            except (TypeError, ValueError):
+                continue
+            if password:
+                values.add(password)
+        return [value for value in values if len(value) >= errors.MIN_SECRET_CHARS]
+
+    def redact(self, error: errors.ProviderError) -> errors.ProviderError:
+        """Mask :meth:`values` in ``error`` (message, url, body); returns it."""
+        return error.redact(self.values())
 
 
 def mask_log_text(text: str, secrets: Iterable[str] = ()) -> str:
