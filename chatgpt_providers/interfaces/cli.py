@@ -8,6 +8,10 @@ limited, nonce refused), 130 Ctrl-C.
 Every failure is one line on stderr; ``--debug`` (before or after the command) adds the
 traceback and the client's log. Advice in messages names the command's options
 (``--timeout``, ``--proxy``, ...), not the Python API's.
+
+Size: one command's surface: its parser, its one-line error report (exit codes, advice in
+the command's words) and each subcommand's short body; the work is done by the interfaces
+each subcommand calls.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ C  1.4.1+   a ``data-system`` with ``chatId`` and no ``botId``: ``POST mwai-bot/
 A/B legacy  ``[mwai_chat]``: script variables ``restNonce`` / ``apiURL`` (``ai-chatbot/v1/chat``,
             ``ai-engine/v1/chat``); the body carries a transcript ``prompt``; JSON only
 ==========  ====================================================================================
+
+Size: one plugin across its six eras, which share the token reading, the body building and
+the answer reading; a module per era would copy those shared parts into each.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ Each message takes two requests over one kept-alive connection: a form POST cach
 answer (``aipkit_frontend_chat_stream``) as SSE ``{"delta": ...}`` events ending with
 ``event: done``; errors are ``event: error``. The server keeps the history under the client's
 ``session_id`` and ``conversation_uuid``.
+
+Size: the wire and the conversation ownership (which conversation a call may continue, what
+``prepare`` takes and ``release`` settles, kept per client under overlapping calls) read the
+same records in the same steps of a message, so they are one module.
 """
 
 from __future__ import annotations
