@@ -421,7 +421,3 @@ class ChatProvider(ChatAPI):
 
     def _page_url(self, page: str) -> str:
         return self.site.page_url(page)
-
-    def _get_page(self, url: str, what: str, *, fresh: bool = False) -> str:
-        """The page at ``url`` (see :meth:`Site.get_page <.site.Site.get_page>`)."""
-        return self.site.get_page(url, what, fresh=fresh)

@@ -68,7 +68,7 @@ def check(client: ChatProvider, question: str = "Hi") -> Health:
     site = client.base_url
     plugin: Optional[str] = None
     try:
-        html = client._get_page(client.page_url, "the chatbot page")
+        html = client.site.get_page(client.page_url, "the chatbot page")
     except errors.ProviderError as exc:
         reachable = not isinstance(exc, errors.NetworkError)
         return Health(site, client.name, reachable, None, False, None, _diagnose(exc))
