@@ -155,3 +155,15 @@ def test_a_long_module_says_why_in_its_docstring():
             if "\nSize: " not in "\n" + doc:
                 long.append(f"{name} ({text.count(chr(10))} lines)")
     assert long == []
+
+
+def test_every_client_has_the_interface_calls_the_public_face_sets():
+    """bot.conversation/batch/display_stream are the interface functions (the core has only
+    their stubs), on a protocol client and on a RetryProvider alike."""
+    from chatgpt_providers import ChatGptt, RetryProvider
+    from chatgpt_providers.interfaces import batch, conversation, notebook
+
+    for client in (ChatGptt(), RetryProvider([ChatGptt])):
+        assert client.conversation.__func__ is conversation.conversation
+        assert client.batch.__func__ is batch.run_batch
+        assert client.display_stream.__func__ is notebook.display_reply

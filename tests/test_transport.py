@@ -123,3 +123,48 @@ def test_a_session_you_bring_keeps_its_own_environment_handling():
     own = requests.Session()
     ChatGptt(session=own)
     assert own.trust_env is True
+
+
+def _raised_in(cause: BaseException) -> requests.ConnectionError:
+    """A ConnectionError raised while handling ``cause``, as requests raises them."""
+    try:
+        try:
+            raise cause
+        except OSError as err:
+            raise requests.ConnectionError("failed") from err
+    except requests.ConnectionError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("exc, kind, phase", [
+    (requests.ConnectTimeout("slow"), "TimeoutError", "connect"),   # also a ConnectionError
+    (requests.ReadTimeout("silent"), "TimeoutError", "read"),
+    (requests.exceptions.ProxyError("proxy said no"), "NetworkError", "connect"),
+    (requests.exceptions.SSLError("bad certificate"), "NetworkError", "connect"),
+    (requests.exceptions.InvalidProxyURL("proxy?"), "NetworkError", "connect"),
+    (requests.exceptions.InvalidURL("no host"), "ResponseError", None),
+    (requests.exceptions.InvalidHeader("bad value"), "ResponseError", None),
+    (_raised_in(socket.gaierror("name unknown")), "NetworkError", "connect"),
+    (_raised_in(ConnectionResetError("reset by peer")), "NetworkError", "exchange"),
+])
+def test_network_failures_map_to_typed_errors_subclasses_first(exc, kind, phase):
+    """The error table: a ConnectTimeout is a timeout of the connection, not a read timeout
+    or a plain connection error (its bases); what cannot be sent is no NetworkError."""
+    from chatgpt_providers.core.http_errors import network_error
+
+    error = network_error(exc, "https://s.example/", "ChatGptt", (3.0, 30.0))
+    assert (type(error).__name__, getattr(error, "phase", None)) == (kind, phase)
+    assert error.provider == "ChatGptt" and error.url == "https://s.example/"
+
+
+def test_a_transport_names_its_provider_on_every_error_without_being_told_per_call():
+    with socket.socket() as held:  # a port nothing listens on
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+    bot = AIEngine(f"http://127.0.0.1:{port}", retries=0, timeout=(2, 2))
+    with pytest.raises(NetworkError) as caught:
+        bot.transport.request("GET", f"http://127.0.0.1:{port}/")
+    assert caught.value.provider == "AIEngine" and caught.value.phase == "connect"
+    with pytest.raises(ResponseError) as refused:
+        bot.transport.request("GET", "ftp://127.0.0.1/")
+    assert refused.value.provider == "AIEngine"
