@@ -244,8 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = _command(
         commands, "serve", help="run the stand-in site in the foreground",
         description="Run the built-in stand-in WordPress site (both plugins) until Ctrl-C.",
-        epilog=f"example:\n  {PROG} serve --port 8080 &\n  {PROG} ask --provider chatgptt "
-               "--base-url http://127.0.0.1:8080 Hi\n")
+        epilog=f"example:\n  {PROG} serve --port 8080 &\n  {PROG} ask --base-url "
+               "http://127.0.0.1:8080 Hi\n")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080,
                        help="port (default 8080; 0 picks a free one)")
@@ -754,7 +754,7 @@ def _serve(args: argparse.Namespace) -> int:
                            "--port (0 picks a free one) or stop what uses it", EXIT_NETWORK) from exc
     for site in sites:
         print(f"Stand-in WordPress site ({', '.join(site.plugin_specs) or 'no chatbot'}) at {site.url}")
-    print(f"  try: {PROG} ask --provider chatgptt --base-url {sites[0].url} \"Hi\"\n"
+    print(f"  try: {PROG} ask --base-url {sites[0].url} \"Hi\"   (finds the plugin itself)\n"
           "Ctrl-C stops it.", flush=True)
     try:
         sites[0].serve_forever()  # the others serve from their own threads
