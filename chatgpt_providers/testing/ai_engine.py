@@ -24,9 +24,9 @@ from __future__ import annotations
 import html
 import json
 import secrets
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
-from .base import Fault, SiteHandler, StandInPlugin, make_reply, malformed, new_nonce, words
+from .base import Fault, SiteHandler, SiteState, StandInPlugin, make_reply, malformed, new_nonce, words
 
 __all__ = ["AIEngineSite", "engine_era", "LEGACY_SETTINGS"]
 
@@ -61,6 +61,16 @@ def engine_era(release: Optional[str]) -> str:
     return "A"
 
 
+class EngineSiteState(SiteState, Protocol):
+    """What AI Engine's routes read of the site (see ``LocalSite`` for each setting)."""
+
+    engine_nonce: str
+    engine_release: Optional[str]
+    engine_start_session: bool
+    rotate_nonce: bool
+    max_input: Optional[int]
+
+
 class AIEngineSite(StandInPlugin, SiteHandler):
     """AI Engine's routes and page part (mixed into the site's handler).
 
@@ -72,6 +82,7 @@ class AIEngineSite(StandInPlugin, SiteHandler):
     True
     """
 
+    site: EngineSiteState
     plugin = "ai-engine"
     fault_targets = {"submit": "chat", "session": "session", "bot_chat": "chat", "legacy_chat": "chat"}
 

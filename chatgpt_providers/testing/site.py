@@ -7,9 +7,9 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple, Type
 
-from .ai_engine import AIEngineSite
-from .ai_power import AIPowerSite
-from .aipkit import AIPKitSite, AIPKitState
+from .ai_engine import AIEngineSite, EngineSiteState
+from .ai_power import AIPowerSite, PowerSiteState
+from .aipkit import AIPKitSite, AIPKitSiteState, AIPKitState
 from .base import FAULTS, TARGETS, Fault, RecordedRequest, SiteHandler, StandInPlugin, new_nonce
 
 __all__ = ["LocalSite", "PLUGINS", "RELEASES", "parse_plugins", "site_groups"]
@@ -195,7 +195,9 @@ class LocalSite:
         """
         if self._server is not None:
             return self
-        handler = type("Handler", (*PLUGINS, SiteHandler), {"site": self, "plugins": PLUGINS})
+        # What every plugin's routes read of the site: the type checker holds LocalSite to it.
+        served: Tuple[EngineSiteState, PowerSiteState, AIPKitSiteState] = (self, self, self)
+        handler = type("Handler", (*PLUGINS, SiteHandler), {"site": served[0], "plugins": PLUGINS})
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
         self._server.daemon_threads = True
         self._stopping.clear()
