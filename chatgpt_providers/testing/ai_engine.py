@@ -84,6 +84,9 @@ class AIEngineSite(StandInPlugin, SiteHandler):
 
     site: EngineSiteState
     plugin = "ai-engine"
+    releases = ("0.2.2 and later (eras A to F: 0.6 legacy page, 1.0 legacy page at ai-chatbot/v1, "
+                "1.6 mwai-bot/v1/chat, 1.9 no nonce, 2.0 page nonce, 2.4.4+ start_session)")
+    oldest = (0, 2, 2)
     fault_targets = {"submit": "chat", "session": "session", "bot_chat": "chat", "legacy_chat": "chat"}
 
     @classmethod

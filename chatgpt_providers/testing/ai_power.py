@@ -59,6 +59,9 @@ class AIPowerSite(StandInPlugin, SiteHandler):
 
     site: PowerSiteState
     plugin = "ai-power"
+    releases = ("1.8 and later (1.8: GET or POST, raw JSON after [DONE]; 1.9 to 2.2: form POST; "
+                "2.3+: the AIPKit rewrite)")
+    oldest = (1, 8)
     fault_targets = {"ajax": "chat"}
 
     @classmethod

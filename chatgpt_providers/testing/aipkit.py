@@ -32,7 +32,7 @@ import time
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from .ai_power import is_aipkit_version, version_tuple
+from .ai_power import AIPowerSite, is_aipkit_version, version_tuple
 from .base import Fault, SiteHandler, SiteState, StandInPlugin, make_reply, malformed, words
 
 __all__ = ["AIPKitSite", "AIPKitState"]
@@ -93,13 +93,15 @@ class AIPKitSite(StandInPlugin, SiteHandler):
 
     site: AIPKitSiteState
     plugin = "aipkit"
+    releases = "2.3 and later (2.3: no nonce refresh action, no padding; 2.4.1+: current)"
+    oldest = (2, 3)
     fault_targets = {"aipkit_stream": "chat", "aipkit_cache": "cache", "aipkit_nonce": "session",
                      "aipkit_message": "chat"}
 
     @classmethod
     def shown(cls, site: Any) -> bool:
         return cls.plugin in site.plugins or (
-            "ai-power" in site.plugins and is_aipkit_version(site.ai_power_version))
+            AIPowerSite.plugin in site.plugins and is_aipkit_version(site.ai_power_version))
 
     @classmethod
     def ajax_route(cls, site: Any, method: str, action: str) -> Optional[str]:

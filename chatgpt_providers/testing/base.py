@@ -175,6 +175,11 @@ class StandInPlugin:
 
     #: The name in ``LocalSite(plugins=...)``.
     plugin: ClassVar[str] = ""
+    #: The releases ``plugin@release`` may name, in words: the protocol eras of
+    #: ``docs/protocols/versions.md``, from the oldest.
+    releases: ClassVar[str] = ""
+    #: The oldest release served.
+    oldest: ClassVar[Tuple[int, ...]] = ()
     #: Route name -> fault target (``"chat"``, ``"session"``) for ``site.inject``.
     fault_targets: ClassVar[Dict[str, str]] = {}
 
