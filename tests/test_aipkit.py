@@ -507,7 +507,7 @@ CLOSE_DELIMITED = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset
 def test_done_ends_the_call_though_the_server_keeps_the_connection_open():
     import queue
 
-    client_closed: "queue.Queue[bool]" = queue.Queue()
+    client_closed: queue.Queue[bool] = queue.Queue()
 
     def stream(conn):
         conn.send(CLOSE_DELIMITED + STREAM_EVENTS)
