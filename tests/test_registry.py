@@ -86,7 +86,8 @@ def test_the_api_serves_exactly_the_presets_and_auto():
     assert Models().ids() == [entry.key for entry in PRESETS] + [AUTO]
     assert list(_choices("api", "--provider").choices) == Models().ids()
     for key in PROTOCOL_KEYS:  # a protocol client needs a site: --site URL, not a model
-        with pytest.raises(ValueError, match="--site"):
+        with pytest.raises(ValueError, match=f"'{key}' speaks a plugin on any site: serve a site "
+                                             "running it with sites=/--site URL"):
             Models([key])
     for entry in PRESETS:
         assert entry.model == entry.key

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from ...core.provider import ChatAPI, ChatProvider
 from ..compat import resolve_provider
-from ..registry import PRESETS, normalized
+from ..registry import PRESETS, find, normalized
 
 __all__ = ["Models", "parse_site", "close_quietly", "PRESET_MODELS", "AUTO", "DEFAULT_THREADS"]
 
@@ -93,6 +93,11 @@ class Models:
         for name in names:
             canonical = known.get(normalized(str(name)))
             if canonical is None:
+                entry = find(str(name))
+                if entry is not None:  # a protocol client: it needs a site's address
+                    raise ValueError(f"{name!r} speaks a plugin on any site: serve a site running "
+                                     f"it with sites=/--site URL (its plugin is detected); the "
+                                     f"presets are {', '.join(known.values())}")
                 raise ValueError(f"unknown provider {name!r}; choose from {', '.join(known.values())} "
                                  "(other sites: sites=/--site URL)")
             if canonical not in self._order:
