@@ -167,3 +167,21 @@ def test_the_failover_log_does_not_promise_a_provider_after_the_last(caplog):
     assert len(lines) == 2
     assert lines[0].endswith("trying the next provider")
     assert "next provider" not in lines[1] and lines[1].endswith("that was the last of 2")
+
+
+@pytest.mark.parametrize("plugins", ["ai-engine@1.6", "ai-power", "aipkit"])
+def test_the_command_serve_suggests_works_on_the_site_it_serves(plugins):
+    import shlex
+
+    server = subprocess.Popen([*COMMAND, "serve", "--port", "0", "--plugins", plugins],
+                              stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        lines = [server.stdout.readline() for _ in range(2)]
+        suggested = lines[1].split("try:", 1)[1].split("(", 1)[0]
+        words = shlex.split(suggested)
+        assert words[:2] == ["chatgpt-providers", "ask"], lines
+        done = run(*words[1:])
+        assert done.returncode == EXIT_OK and done.stdout.strip() == "Echo: Hi", done.stderr
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -283,3 +283,65 @@ def test_no_nonce_guest_id_or_cache_key_in_any_log_record_at_any_level(caplog):
     assert any("aipkit_frontend_chat_stream" in line for line in lines)  # urllib3's request line
     leaked = [line for line in lines for secret in secrets if secret in line]
     assert leaked == []
+
+
+# -- 1. through the API server: callers never share a conversation ---------------------------
+
+def api_for(kit_site):
+    from chatgpt_providers.interfaces.server import APIServer, create_app
+
+    return APIServer(create_app([], sites=[f"kit={kit_site.url}/"], retries=0), port=0, threads=4).start()
+
+
+def openai_client(server):
+    import openai
+
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=30)
+
+
+def test_two_api_callers_at_once_never_read_each_others_messages(kit_site):
+    server = api_for(kit_site)
+    try:
+        first = openai_client(server).chat.completions.create(
+            model="kit", messages=[{"role": "user", "content": "Summarise our account history"}])
+        history = [{"role": "user", "content": "Summarise our account history"},
+                   {"role": "assistant", "content": first.choices[0].message.content}]
+        kit_site.gate = threading.Barrier(2)  # both streams wait until both were sent
+        secrets = ["my card number is 4111-1111", "my PIN is 1234"]
+
+        def ask(index: int) -> str:
+            with openai_client(server) as client:
+                done = client.chat.completions.create(
+                    model="kit", messages=history + [{"role": "user", "content": secrets[index]}])
+                return done.choices[0].message.content
+
+        answers = in_threads(2, ask)
+        assert all(isinstance(a, str) for a in answers), answers
+    finally:
+        server.close()
+    for messages in kit_site.conversations():
+        said = " ".join(messages)
+        assert not all(secret in said for secret in secrets), messages  # never both in one
+    assert len(kit_site.conversations()) == 3  # the first call's, and one of each caller's own
+
+
+def test_identical_history_from_another_api_caller_starts_its_own_conversation(kit_site):
+    server = api_for(kit_site)
+    try:
+        with openai_client(server) as client:
+            def ask(messages, **extra):
+                return client.chat.completions.create(model="kit", messages=messages, **extra
+                                                      ).choices[0].message.content
+
+            turn = [{"role": "user", "content": "My name is Bob"}]
+            answer = ask(turn, user="bob")
+            follow = turn + [{"role": "assistant", "content": answer}]
+            ask(follow + [{"role": "user", "content": "What is my name?"}])  # no user: not Bob's
+            ask(follow + [{"role": "user", "content": "And my age?"}], user="mallory")
+            ask(follow + [{"role": "user", "content": "Thanks"}], user="bob")  # Bob continues
+    finally:
+        server.close()
+    bob, anonymous, mallory = kit_site.conversations()
+    assert bob == ["My name is Bob", answer, "Thanks", bob[3]]
+    assert len(anonymous) == 2 and anonymous[0].endswith("User: What is my name?")
+    assert len(mallory) == 2 and mallory[0].endswith("User: And my age?")

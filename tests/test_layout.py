@@ -92,10 +92,6 @@ def _cycles(graph: Dict[str, Set[str]]) -> List[str]:
     return cycles
 
 
-def _outside_testing(module: str) -> bool:
-    return _folder(module) != "testing"
-
-
 def test_the_import_reader_sees_every_kind_of_import():
     """The reader counts imports inside functions and under TYPE_CHECKING, so a layout
     break hidden there fails the rules below."""
@@ -113,19 +109,9 @@ def test_the_cycle_finder_finds_a_circle():
 
 
 def test_no_module_imports_one_that_imports_it_back():
-    """Type-only imports included; the stand-in's own circle is the next test's."""
-    graph = {name: {n for n in targets if _outside_testing(n) or _outside_testing(name)}
-             for name, targets in GRAPH.items()}
-    assert _cycles(graph) == []
-
-
-@pytest.mark.xfail(strict=True, reason="issue 18: testing/base.py <-> testing/site.py <-> the "
-                   "plugin modules import each other; the stand-in's split (base knows no "
-                   "plugin, plugins know the base, the site composes them) removes the circle")
-def test_the_stand_in_has_no_import_circle():
-    graph = {name: {n for n in targets if not _outside_testing(n)}
-             for name, targets in GRAPH.items() if not _outside_testing(name)}
-    assert _cycles(graph) == []
+    """Type-only imports included; the stand-in's modules too (tests/test_standin_layout.py
+    holds its finer rules: a base that knows no plugin, plugins that know only the base)."""
+    assert _cycles(GRAPH) == []
 
 
 @pytest.mark.parametrize("folder", sorted(ALLOWED))

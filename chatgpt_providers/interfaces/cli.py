@@ -21,11 +21,13 @@ import logging
 import math
 import re
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
+from typing import List, Optional, Sequence, TextIO, Tuple, Union
 
 from .. import __version__, errors
 from ..core.provider import ChatProvider
 from .notebook import print_stream
+from .registry import PRESETS, ProviderEntry, find, for_generation
+from .registry import PROVIDERS as _ROWS
 
 __all__ = ["main", "parse_timeout", "cli_advice", "EXIT_OK", "EXIT_SITE", "EXIT_USAGE",
            "EXIT_NETWORK", "EXIT_REFUSED"]
@@ -70,17 +72,28 @@ class CommandError(Exception):
         self.code = code
 
 
-#: What --provider takes: the presets, then the protocol clients for any --base-url.
-PROVIDERS = ("chatgpt4online", "chatgptt", "ai-engine", "ai-power", "aipkit")
+#: What --provider takes: the registry's keys, the presets first, then the protocol clients
+#: for any --base-url.
+PROVIDERS = tuple(entry.key for entry in _ROWS)
+#: The protocol clients, which need --base-url.
+_NEED_SITE = tuple(entry.key for entry in _ROWS if not entry.preset)
 
 
-def _providers() -> Dict[str, Callable[..., ChatProvider]]:
-    from ..protocols.ai_engine import AIEngine, Chatgpt4Online
-    from ..protocols.ai_power import AIPower, ChatGptt
-    from ..protocols.aipkit import AIPKit
+def _entry(name: str) -> ProviderEntry:
+    """The registry row of a --provider value (argparse has checked it is one)."""
+    entry = find(name)
+    if entry is None:  # pragma: no cover - argparse's choices come from the same table
+        raise ValueError(f"unknown --provider {name}; choose from {', '.join(PROVIDERS)}")
+    return entry
 
-    return {"chatgpt4online": Chatgpt4Online, "chatgptt": ChatGptt,
-            "ai-engine": AIEngine, "ai-power": AIPower, "aipkit": AIPKit}
+
+def _listed(names: Sequence[str]) -> str:
+    """``"a, b and c"``.
+
+    >>> _listed(["a"]), _listed(["a", "b", "c"])
+    ('a', 'a, b and c')
+    """
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _command(commands, name: str, help: str, description: str, epilog: str
@@ -161,9 +174,9 @@ def _connection_options(parser) -> None:
 def _client_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("site and connection")
     group.add_argument("--provider", choices=PROVIDERS,
-                       help="which site or plugin protocol (default: chatgpt4online; with "
-                            "--base-url, the plugin detected on the page); ai-engine, ai-power "
-                            "and aipkit need --base-url")
+                       help=f"which site or plugin protocol (default: {PRESETS[0].key}; with "
+                            f"--base-url, the plugin detected on the page); {_listed(_NEED_SITE)} "
+                            "need --base-url")
     group.add_argument("--base-url", metavar="URL", type=site_url,
                        help="the site's address, or the page that shows its chatbot, e.g. "
                             "http://127.0.0.1:8080 for the stand-in (http:// when left out)")
@@ -248,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = _command(
         commands, "serve", help="run the stand-in site in the foreground",
         description="Run the built-in stand-in WordPress site (both plugins) until Ctrl-C.",
-        epilog=f"example:\n  {PROG} serve --port 8080 &\n  {PROG} ask --provider chatgptt "
-               "--base-url http://127.0.0.1:8080 Hi\n")
+        epilog=f"example:\n  {PROG} serve --port 8080 &\n  {PROG} ask --base-url "
+               "http://127.0.0.1:8080 Hi\n")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080,
                        help="port (default 8080; 0 picks a free one)")
@@ -270,20 +283,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="AI Power's version; 2.3 or later makes ai-power the 2.3+ plugin "
                             "(default 1.9.8)")
 
+    from .server import AUTO, DEFAULT_PORT, DEFAULT_THREADS, PRESET_MODELS
+
     api = _command(
         commands, "api", help="serve an OpenAI-compatible HTTP endpoint (/v1/chat/completions)",
         description="Serve OpenAI's /v1/chat/completions and /v1/models over the providers, so "
                     "any OpenAI client (the openai package, LangChain, chat UIs) can use them. "
-                    "Models: chatgpt4online, chatgptt, auto (failover) and each --site. Needs "
+                    f"Models: {', '.join(PRESET_MODELS)}, {AUTO} (failover) and each --site. Needs "
                     "pip install 'chatgpt-providers[server]'. The first line printed is the "
                     "address; one line per request goes to stderr. Ctrl-C stops it.",
         epilog=f"examples:\n  {PROG} api\n  {PROG} api --port 0 --base-url http://127.0.0.1:8080\n"
                f"  {PROG} api --host 0.0.0.0 --api-key \"$KEY\" --site https://blog.example/chat/\n"
                "then: OpenAI(base_url=\"http://127.0.0.1:1337/v1\", api_key=\"unused\")\n")
     api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    api.add_argument("--port", type=int, default=1337, help="port (default 1337; 0 picks a free one)")
-    api.add_argument("--provider", action="append", choices=["chatgpt4online", "chatgptt", "auto"],
-                     help="a model to serve (repeatable; default: all three)")
+    api.add_argument("--port", type=int, default=DEFAULT_PORT,
+                     help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    api.add_argument("--provider", action="append", choices=[*PRESET_MODELS, AUTO],
+                     help="a model to serve (repeatable; default: all of them)")
     api.add_argument("--site", action="append", default=[], metavar="[NAME=]URL",
                      help="also serve the chatbot on this page as a model named NAME or its host "
                           "(repeatable; its plugin is detected on first use)")
@@ -293,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="require 'Authorization: Bearer KEY' (default: $CHATGPT_PROVIDERS_API_KEY)")
     api.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
                      help="let web pages from ORIGIN call it (repeatable; '*' for any; default none)")
-    api.add_argument("--threads", type=int, default=16, metavar="N",
-                     help="requests answered at once (default 16; a stream holds one until it ends)")
+    api.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+                     help=f"requests answered at once (default {DEFAULT_THREADS}; a stream holds "
+                          "one until it ends)")
     _connection_options(api)
     api.add_argument("--retries", metavar="N", type=retry_count,
                      help="retries of transient failures before any text (default 2; 0: none)")
@@ -484,10 +501,6 @@ def _advice_for(message: str, exc: errors.ProviderError, args: argparse.Namespac
     return message
 
 
-#: --provider's value for each plugin generation detection names.
-_PROVIDER_FOR = {"AI Engine": "ai-engine", "AI Power": "ai-power", "AI Power 2.3+": "ai-power"}
-
-
 def _make_client(args: argparse.Namespace) -> ChatProvider:
     """The client the options name; with --base-url and no --provider, the plugin is
     detected on the page (as ``check`` does)."""
@@ -495,14 +508,14 @@ def _make_client(args: argparse.Namespace) -> ChatProvider:
                if getattr(args, name) is not None}
     if args.provider is None and args.base_url:
         return _detected_client(args.base_url, args.page, options)
-    name = args.provider or "chatgpt4online"
-    if name in ("ai-engine", "ai-power", "aipkit") and not args.base_url:
-        raise ValueError(f"--provider {name} needs --base-url, the site's address")
+    entry = _entry(args.provider or PRESETS[0].key)
+    if not entry.preset and not args.base_url:
+        raise ValueError(f"--provider {entry.key} needs --base-url, the site's address")
     if args.base_url:
         options["base_url"] = args.base_url
     if args.page:
         options["page"] = args.page
-    return _providers()[name](**options)
+    return entry.client(**options)
 
 
 def _detected_client(base_url: str, page: Optional[str], options: dict) -> ChatProvider:
@@ -528,11 +541,12 @@ def _explained(exc: errors.ProviderError, args: argparse.Namespace, client: Chat
         found = detect(client.page_url, **_connection_values(args))
     except (errors.ProviderError, ValueError):
         return exc
-    if found.plugin is None or found.plugin in client.speaks:
+    speaker = for_generation(found.plugin) if found.plugin else None
+    if speaker is None or found.plugin in client.speaks:
         return exc
     return errors.UnsupportedSiteError(
         f"{client.page_url} runs {found.name}, which --provider {args.provider} does not speak "
-        f"(it speaks {' and '.join(client.speaks)}): use --provider {_PROVIDER_FOR[found.plugin]}, "
+        f"(it speaks {' and '.join(client.speaks)}): use --provider {speaker.key}, "
         "or leave out --provider to detect it",
         provider=exc.provider, url=client.page_url,
     )
@@ -717,13 +731,14 @@ def _check(args: argparse.Namespace) -> int:
                                        cli_advice(_diagnose(exc)))]))
             return EXIT_SITE
     else:
-        if args.provider in ("ai-engine", "ai-power") and not base_url:
-            raise ValueError(f"--provider {args.provider} needs the site: give URL or --base-url")
-        names = [args.provider] if args.provider else ["chatgpt4online", "chatgptt"]
+        entries = [_entry(args.provider)] if args.provider else list(PRESETS)
+        for entry in entries:
+            if not entry.preset and not base_url:
+                raise ValueError(f"--provider {entry.key} needs the site: give URL or --base-url")
         extra = {"page": page} if page else {}
         if base_url:
             extra["base_url"] = base_url
-        clients = [_providers()[name](**options, **extra) for name in names]
+        clients = [entry.client(**options, **extra) for entry in entries]
     results: List[Health] = []
     for client in clients:
         with client:
@@ -758,7 +773,7 @@ def _serve(args: argparse.Namespace) -> int:
                            "--port (0 picks a free one) or stop what uses it", EXIT_NETWORK) from exc
     for site in sites:
         print(f"Stand-in WordPress site ({', '.join(site.plugin_specs) or 'no chatbot'}) at {site.url}")
-    print(f"  try: {PROG} ask --provider chatgptt --base-url {sites[0].url} \"Hi\"\n"
+    print(f"  try: {PROG} ask --base-url {sites[0].url} \"Hi\"   (finds the plugin itself)\n"
           "Ctrl-C stops it.", flush=True)
     try:
         sites[0].serve_forever()  # the others serve from their own threads

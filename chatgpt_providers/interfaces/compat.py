@@ -20,19 +20,17 @@ from typing import Any, Dict, Iterable, Iterator, List, Literal, Mapping, Option
 from ..core.messages import Messages, parse_messages
 from ..core.options import constructor_options, take_options
 from ..core.provider import ChatAPI, ChatProvider
+from .failover import RetryProvider
+from .registry import PRESETS, PROVIDERS, find, normalized
 
-__all__ = ["ChatCompletion", "resolve_provider", "provider_from", "PROVIDER_NAMES"]
+__all__ = ["ChatCompletion", "resolve_provider", "provider_from", "PROVIDER_NAMES", "FAILOVER"]
 
-#: Names accepted wherever a provider can be given as a string (any case, - or _ ignored).
-PROVIDER_NAMES = ("Chatgpt4Online", "ChatGptt", "AIEngine", "AIPower", "RetryProvider")
-
-
-def _classes():
-    from ..protocols.ai_engine import AIEngine, Chatgpt4Online
-    from ..protocols.ai_power import AIPower, ChatGptt
-
-    return {"chatgpt4online": Chatgpt4Online, "chatgptt": ChatGptt, "aiengine": AIEngine,
-            "aipower": AIPower}
+#: The name of failover across the presets (the class that does it).
+FAILOVER = RetryProvider.__name__
+#: Names accepted wherever a provider can be given as a string (any case, - or _ ignored):
+#: the registry's clients by class name (their keys, such as ``ai-engine``, work too), and
+#: failover across the presets.
+PROVIDER_NAMES = tuple(entry.client.__name__ for entry in PROVIDERS) + (FAILOVER,)
 
 
 def resolve_provider(provider: Any = None, **options: Any) -> ChatAPI:
@@ -42,6 +40,8 @@ def resolve_provider(provider: Any = None, **options: Any) -> ChatAPI:
 
     >>> resolve_provider("chatgptt").name, resolve_provider("Chatgpt4Online").url
     ('ChatGptt', 'https://chatgpt4online.org')
+    >>> resolve_provider("aipkit", base_url="https://site.example")
+    AIPKit('https://site.example')
     >>> resolve_provider(None).name
     'RetryProvider'
     """
@@ -59,8 +59,6 @@ def provider_from(provider: Any, options: Mapping[str, Any], where: str,
     ...
     TypeError: Client() got an unexpected option 'tiemout' (did you mean 'timeout'?); ...
     """
-    from .failover import RetryProvider
-
     own = list(also)
     if isinstance(provider, ChatAPI):
         kept = take_options(where, options, own + _options_of([type(provider)]))
@@ -68,18 +66,13 @@ def provider_from(provider: Any, options: Mapping[str, Any], where: str,
             raise TypeError(f"{where}: {_listed(kept)} when creating a provider; "
                             f"{provider!r} already exists: give them to it when you create it")
         return provider
-    if provider is None:
-        classes = _classes()
-        provider = [classes["chatgpt4online"], classes["chatgptt"]]
+    if provider is None or (isinstance(provider, str) and normalized(provider) == normalized(FAILOVER)):
+        provider = [entry.client for entry in PRESETS]
     if isinstance(provider, str):
-        key = provider.replace("-", "").replace("_", "").lower()
-        classes = _classes()
-        if key == "retryprovider":
-            provider = [classes["chatgpt4online"], classes["chatgptt"]]
-        elif key not in classes:
+        entry = find(provider)
+        if entry is None:
             raise ValueError(f"unknown provider {provider!r}; use one of {', '.join(PROVIDER_NAMES)}")
-        else:
-            provider = classes[key]
+        provider = entry.client
     if isinstance(provider, type) and issubclass(provider, ChatProvider):
         return provider(**take_options(where, options, own + _options_of([provider])))
     if isinstance(provider, (list, tuple)):

@@ -13,14 +13,16 @@ from ..core.scrape import find_script_value, page_text, tags_with
 from ..core.transport import Transport
 from ..protocols.ai_engine import ERAS, AIEngine, page_era
 from ..protocols.ai_power import AIPower, power_version
-from ..protocols.aipkit import aipkit_version, find_aipkit_bots
+from ..protocols.aipkit import AIPKit, aipkit_version, find_aipkit_bots
+from .registry import PROVIDERS
 
 __all__ = ["Detection", "detect", "detect_in_page", "connect", "client_for", "describe",
            "AI_ENGINE", "AI_POWER", "AI_POWER_NEW"]
 
-AI_ENGINE = "AI Engine"
-AI_POWER = "AI Power"
-AI_POWER_NEW = "AI Power 2.3+"
+#: The plugin generations by the names their clients give them (``plugin``, ``speaks``).
+AI_ENGINE = AIEngine.plugin
+AI_POWER = AIPower.plugin
+AI_POWER_NEW = AIPKit.plugin
 _CONNECTION_OPTIONS = ("proxy", "proxies", "timeout", "headers", "verify", "session")
 
 
@@ -115,16 +117,17 @@ def _ai_power(html: str) -> Optional[str]:
 
 
 #: Each plugin generation: how a page shows it, in the order a page with several is read.
-#: A new protocol adds its line here and its client in _CLIENTS.
+#: A new protocol adds its line here; the client for it is the registry row that ``detects`` it.
 DETECTORS: Tuple[Tuple[str, Callable[[str], Optional[str]]], ...] = (
     (AI_ENGINE, _ai_engine),
     (AI_POWER_NEW, _ai_power_new),
     (AI_POWER, _ai_power),
 )
-#: The client that speaks each generation (AIPower speaks both AI Power generations, so a
-#: client made for a page keeps working when the site upgrades).
+#: The client that speaks each generation: the registry row that ``detects`` it (AIPower
+#: speaks both AI Power generations, so a client made for a page keeps working when the site
+#: upgrades).
 _CLIENTS: Dict[str, Callable[..., ChatProvider]] = {
-    AI_ENGINE: AIEngine, AI_POWER_NEW: AIPower, AI_POWER: AIPower}
+    generation: entry.client for entry in PROVIDERS for generation in entry.detects}
 #: How each generation's page shows the plugin version (its own script tag).
 _VERSIONS: Dict[str, Callable[[str], Optional[str]]] = {
     AI_ENGINE: lambda html: None, AI_POWER_NEW: aipkit_version, AI_POWER: power_version}

@@ -107,7 +107,7 @@ class RetryProvider(ChatAPI):
         parse_messages(messages)
 
         def ask(provider: ChatProvider) -> Iterator[str]:
-            attempt = Reply()
+            attempt = Reply(caller=reply.caller if reply is not None else None)
             answering = False
             for text in provider.stream(messages, model=model, reply=attempt):
                 if not answering and reply is not None:

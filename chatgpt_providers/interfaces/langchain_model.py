@@ -51,8 +51,9 @@ class ChatProviders(BaseChatModel):
     >>> answer.content, answer.response_metadata["provider"]
     ('Echo: Be brief.\\n\\nHi', 'ChatGptt')
 
-    Made as ``ChatProviders(provider="chatgptt")`` (a preset, or ``"AIEngine"``/``"AIPower"``
-    with ``base_url=``; ``page=`` and ``bot_id=`` pick the chatbot), or around a client you
+    Made as ``ChatProviders(provider="chatgptt")`` (a preset, or a protocol client such as
+    ``"ai-engine"``, ``"ai-power"`` or ``"aipkit"`` with ``base_url=``: any name
+    ``resolve_provider`` takes; ``page=`` and ``bot_id=`` pick the chatbot), or around a client you
     made: ``ChatProviders(client=AIEngine(url))``. No ``provider`` and no ``client``: failover
     across both presets. ``stop`` sequences end the reply where one appears (also per call:
     ``invoke(..., stop=[...])``); ``workers`` threads answer a ``batch``.

@@ -30,6 +30,7 @@ import llm
 from pydantic import Field, field_validator
 
 from .. import errors
+from .registry import PRESETS as _PRESET_ROWS
 
 try:  # llm's message log (newer llm), where `llm -c` reads earlier turns from
     from llm.parts import StreamEvent
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["SiteModel", "Sites", "register_models", "register_commands", "PRESETS", "SITES_FILE"]
 
 #: The presets as ``llm`` model ids, with the client each names (resolve_provider's names).
-PRESETS = {"chatgpt4online": "Chatgpt4Online", "chatgptt": "ChatGptt"}
+PRESETS = {entry.key: entry.client.__name__ for entry in _PRESET_ROWS}
 #: Where ``llm chatgpt-providers add`` keeps the saved sites, in ``llm``'s user directory.
 SITES_FILE = "chatgpt-providers.json"
 #: SDK conversations kept per process (``llm chat`` uses one; library code may open many).
@@ -323,6 +324,7 @@ def register_models(register: Any) -> None:
 @llm.hookimpl
 def register_commands(cli: Any) -> None:
     """``llm chatgpt-providers add/list/remove``."""
+    from .detection import DETECTORS
 
     @cli.group(name="chatgpt-providers")
     def group() -> None:
@@ -332,7 +334,7 @@ def register_commands(cli: Any) -> None:
     @click.argument("name")
     @click.argument("url")
     @click.option("--bot-id", help="The chatbot's id when the page shows several")
-    @click.option("--prefer", type=click.Choice(["AI Engine", "AI Power 2.3+", "AI Power"]),
+    @click.option("--prefer", type=click.Choice([name for name, _ in DETECTORS]),
                   help="The plugin to use when the page shows several")
     @click.option("--timeout", type=float, default=30.0, show_default=True,
                   help="Seconds to wait for the page")

@@ -53,6 +53,7 @@ from ..core.results import Reply
 from ..core.timeouts import Timeout, call_overrides, normalize_timeout
 from .compat import provider_from
 from .openai_translation import (
+    HONOURED,
     IGNORED_PARAMETERS,
     REFUSED,
     CompletionRequest,
@@ -199,7 +200,7 @@ class _Completions:
         ...
         ValueError: tools=...: the sites' chatbots cannot call tools or functions
         """
-        unknown = sorted(set(parameters) - set(IGNORED_PARAMETERS) - set(REFUSED) - {"stop"})
+        unknown = sorted(set(parameters) - set(IGNORED_PARAMETERS) - set(REFUSED) - HONOURED)
         if unknown:
             raise TypeError(f"create() got unexpected parameters {unknown}; it takes the OpenAI "
                             "SDK's, e.g. model=, messages=, stream=, timeout=")

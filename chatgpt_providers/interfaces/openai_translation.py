@@ -51,8 +51,10 @@ __all__ = ["RequestError", "CompletionRequest", "HONOURED", "IGNORED_PARAMETERS"
            "provider_name", "new_completion_id", "completion", "completion_chunks"]
 
 #: Request fields that change what is done: the message, the stream and its options, ``n``
-#: (only 1), ``stop`` (the text is cut before the first stop sequence).
-HONOURED: FrozenSet[str] = frozenset({"model", "messages", "stream", "stream_options", "n", "stop"})
+#: (only 1), ``stop`` (the text is cut before the first stop sequence), ``user`` or
+#: ``safety_identifier`` (the end user: see :attr:`CompletionRequest.user`).
+HONOURED: FrozenSet[str] = frozenset({"model", "messages", "stream", "stream_options", "n", "stop",
+                                      "user", "safety_identifier"})
 
 #: OpenAI parameters that make no sense for these sites, and gpt4free's extras (``web_search``,
 #: ``api_key``, ...): accepted and ignored (the site's bot settings decide them).
@@ -109,14 +111,16 @@ class RequestError(ValueError):
 
 class CompletionRequest(Record):
     """A checked request: ``messages`` in the shape every client takes, ``stop`` sequences
-    (empty: none), the stream switches, the ignored and unknown parameter names."""
+    (empty: none), the stream switches, the end user the caller named (``user``, else
+    ``safety_identifier``; None if neither), the ignored and unknown parameter names."""
 
-    __slots__ = ("messages", "model", "stream", "include_usage", "stop", "ignored", "unknown")
+    __slots__ = ("messages", "model", "stream", "include_usage", "stop", "user", "ignored", "unknown")
     messages: List[Dict[str, str]]
     model: Optional[str]
     stream: bool
     include_usage: bool
     stop: Tuple[str, ...]
+    user: Optional[str]
     ignored: List[str]
     unknown: List[str]
 
@@ -245,11 +249,13 @@ def translate_request(body: Mapping[str, Any]) -> CompletionRequest:
         include_usage = bool(options.get("include_usage"))
     stop = _stop_sequences(body.get("stop"))
     model = body.get("model")
+    user = next((value for value in (body.get("user"), body.get("safety_identifier"))
+                 if isinstance(value, str) and value), None)
     messages = normalize_messages(body.get("messages"))
     known = HONOURED | IGNORED_PARAMETERS | set(REFUSED)
     return CompletionRequest(
         messages=messages, model=model if isinstance(model, str) else None,
-        stream=bool(stream), include_usage=include_usage, stop=stop,
+        stream=bool(stream), include_usage=include_usage, stop=stop, user=user,
         ignored=sorted(set(body) & IGNORED_PARAMETERS),
         unknown=sorted(str(name) for name in set(body) - known))
 

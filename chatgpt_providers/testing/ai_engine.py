@@ -24,9 +24,9 @@ from __future__ import annotations
 import html
 import json
 import secrets
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
-from .base import Fault, SiteHandler, StandInPlugin, make_reply, malformed, new_nonce, words
+from .base import Fault, SiteHandler, SiteState, StandInPlugin, make_reply, malformed, new_nonce, words
 
 __all__ = ["AIEngineSite", "engine_era", "LEGACY_SETTINGS"]
 
@@ -61,6 +61,16 @@ def engine_era(release: Optional[str]) -> str:
     return "A"
 
 
+class EngineSiteState(SiteState, Protocol):
+    """What AI Engine's routes read of the site (see ``LocalSite`` for each setting)."""
+
+    engine_nonce: str
+    engine_release: Optional[str]
+    engine_start_session: bool
+    rotate_nonce: bool
+    max_input: Optional[int]
+
+
 class AIEngineSite(StandInPlugin, SiteHandler):
     """AI Engine's routes and page part (mixed into the site's handler).
 
@@ -72,7 +82,11 @@ class AIEngineSite(StandInPlugin, SiteHandler):
     True
     """
 
+    site: EngineSiteState
     plugin = "ai-engine"
+    releases = ("0.2.2 and later (eras A to F: 0.6 legacy page, 1.0 legacy page at ai-chatbot/v1, "
+                "1.6 mwai-bot/v1/chat, 1.9 no nonce, 2.0 page nonce, 2.4.4+ start_session)")
+    oldest = (0, 2, 2)
     fault_targets = {"submit": "chat", "session": "session", "bot_chat": "chat", "legacy_chat": "chat"}
 
     @classmethod

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Protocol
 
-from .base import Fault, SiteHandler, StandInPlugin, make_reply, malformed, words
+from .base import Fault, SiteHandler, SiteState, StandInPlugin, make_reply, malformed, words
 
 __all__ = ["AIPowerSite", "is_aipkit_version"]
 
@@ -41,6 +41,15 @@ def version_tuple(version: str) -> tuple:
 _STYLE_TIME = "1787344627"
 
 
+class PowerSiteState(SiteState, Protocol):
+    """What legacy AI Power's routes read of the site (see ``LocalSite`` for each setting)."""
+
+    power_nonce: str
+    ai_power_version: str
+    ai_power_stream: bool
+    ai_power_bot_id: str
+
+
 class AIPowerSite(StandInPlugin, SiteHandler):
     """Legacy AI Power's routes and page part (mixed into the site's handler).
 
@@ -48,7 +57,11 @@ class AIPowerSite(StandInPlugin, SiteHandler):
     'ajax'
     """
 
+    site: PowerSiteState
     plugin = "ai-power"
+    releases = ("1.8 and later (1.8: GET or POST, raw JSON after [DONE]; 1.9 to 2.2: form POST; "
+                "2.3+: the AIPKit rewrite)")
+    oldest = (1, 8)
     fault_targets = {"ajax": "chat"}
 
     @classmethod

@@ -5,7 +5,7 @@ nonce refresh, the cache POST and the SSE stream, with the server-side history, 
 Cache keys are single-use and expire after ``site.aipkit_cache_ttl`` seconds; the history is
 kept per (bot, ``session_id``, ``conversation_uuid``), and what would go upstream (the last
 ``site.aipkit_max_messages`` logged messages and the new one) is recorded in
-``site.aipkit_upstream`` for tests. Faults (``site.inject``, target ``"chat"`` for the stream,
+``site.aipkit.upstream`` for tests. Faults (``site.inject``, target ``"chat"`` for the stream,
 ``"cache"`` for the cache POST, ``"session"`` for the nonce refresh):
 
 ===================  ==========================================================================
@@ -29,11 +29,11 @@ import re
 import secrets
 import string
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from .ai_power import is_aipkit_version, version_tuple
-from .base import Fault, SiteHandler, StandInPlugin, make_reply, malformed, words
+from .ai_power import AIPowerSite, is_aipkit_version, version_tuple
+from .base import Fault, SiteHandler, SiteState, StandInPlugin, make_reply, malformed, words
 
 __all__ = ["AIPKitSite", "AIPKitState"]
 
@@ -69,6 +69,21 @@ class AIPKitState:
         self.upstream: List[List[Dict[str, str]]] = []
 
 
+class AIPKitSiteState(SiteState, Protocol):
+    """What AI Power 2.3+'s routes read of the site (see ``LocalSite`` for each setting)."""
+
+    aipkit: AIPKitState
+    aipkit_nonce: str
+    aipkit_release: Optional[str]
+    aipkit_bot_id: str
+    aipkit_max_messages: int
+    aipkit_cache_ttl: float
+    aipkit_popup: bool
+    #: ``"2.3"`` or later makes ``"ai-power"`` this plugin.
+    ai_power_version: str
+    ai_power_stream: bool
+
+
 class AIPKitSite(StandInPlugin, SiteHandler):
     """AI Power 2.3+'s routes and page part (mixed into the site's handler).
 
@@ -76,14 +91,17 @@ class AIPKitSite(StandInPlugin, SiteHandler):
     'chat'
     """
 
+    site: AIPKitSiteState
     plugin = "aipkit"
+    releases = "2.3 and later (2.3: no nonce refresh action, no padding; 2.4.1+: current)"
+    oldest = (2, 3)
     fault_targets = {"aipkit_stream": "chat", "aipkit_cache": "cache", "aipkit_nonce": "session",
                      "aipkit_message": "chat"}
 
     @classmethod
     def shown(cls, site: Any) -> bool:
         return cls.plugin in site.plugins or (
-            "ai-power" in site.plugins and is_aipkit_version(site.ai_power_version))
+            AIPowerSite.plugin in site.plugins and is_aipkit_version(site.ai_power_version))
 
     @classmethod
     def ajax_route(cls, site: Any, method: str, action: str) -> Optional[str]:

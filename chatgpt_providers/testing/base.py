@@ -2,7 +2,9 @@
 the HTTP handler every plugin module's routes run in (dispatch, plain answers, streaming).
 
 A plugin module adds one :class:`StandInPlugin` subclass: its routes (``_route_<name>``
-methods), which requests reach them, and its part of the page.
+methods), which requests reach them, and its part of the page; and, as a :class:`SiteState`
+extended with its own settings, what its routes read of the site. This module knows no plugin
+and no site: the site (``site.py``) composes the plugins.
 """
 
 from __future__ import annotations
@@ -11,17 +13,15 @@ import json
 import logging
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Tuple, Type
+from typing import Any, ClassVar, Dict, List, Optional, Protocol, Tuple, Type
 from urllib.parse import parse_qs, urlsplit
 
-if TYPE_CHECKING:
-    from .site import LocalSite
-
-__all__ = ["FAULTS", "RecordedRequest", "StandInPlugin", "SiteHandler", "make_reply", "words",
-           "new_nonce", "encode_event", "malformed"]
+__all__ = ["FAULTS", "RecordedRequest", "SiteState", "StandInPlugin", "SiteHandler", "make_reply",
+           "words", "new_nonce", "encode_event", "malformed"]
 
 log = logging.getLogger("chatgpt_providers")
 
@@ -124,8 +124,6 @@ class Fault:
     params: Dict[str, Any] = field(default_factory=dict)
 
 
-
-
 def new_nonce() -> str:
     """A WordPress-style nonce: 10 lowercase hex characters.
 
@@ -141,6 +139,32 @@ _CLOUDFLARE_PAGE = (
 )
 
 
+class SiteState(Protocol):
+    """What the shared handler reads of the site it serves (``LocalSite`` has it). Each plugin
+    module extends it with the settings its own routes read, so the handler is typed without
+    knowing the site's class, and the site is checked against every plugin's needs.
+    """
+
+    host: str
+    delay: float
+    latency: float
+    framing: str
+    pretty_permalinks: bool
+    #: The plugins the page shows, by ``StandInPlugin.plugin``.
+    plugins: Tuple[str, ...]
+    pages: Tuple[str, ...]
+    requests: List[RecordedRequest]
+    connections: int
+    _lock: threading.Lock
+    _stopping: threading.Event
+
+    def _take_fault(self, kind: Optional[str], header: Optional[str]) -> Optional[Fault]: ...
+
+    def clear_log(self) -> None: ...
+
+    def inject(self, fault: str, count: int = 1, *, target: str = "chat", **params: Any) -> None: ...
+
+
 class StandInPlugin:
     """One chatbot plugin of the stand-in: its ``_route_<name>`` handler methods (mixed into
     the site's handler), which requests reach them, and its part of the page.
@@ -151,11 +175,16 @@ class StandInPlugin:
 
     #: The name in ``LocalSite(plugins=...)``.
     plugin: ClassVar[str] = ""
+    #: The releases ``plugin@release`` may name, in words: the protocol eras of
+    #: ``docs/protocols/versions.md``, from the oldest.
+    releases: ClassVar[str] = ""
+    #: The oldest release served.
+    oldest: ClassVar[Tuple[int, ...]] = ()
     #: Route name -> fault target (``"chat"``, ``"session"``) for ``site.inject``.
     fault_targets: ClassVar[Dict[str, str]] = {}
 
     @classmethod
-    def shown(cls, site: LocalSite) -> bool:
+    def shown(cls, site: SiteState) -> bool:
         """Whether the site runs this plugin (its page part shows, its routes answer)."""
         return cls.plugin in site.plugins
 
@@ -165,17 +194,17 @@ class StandInPlugin:
         return None
 
     @classmethod
-    def ajax_route(cls, site: LocalSite, method: str, action: str) -> Optional[str]:
+    def ajax_route(cls, site: SiteState, method: str, action: str) -> Optional[str]:
         """The route for an ``admin-ajax.php`` action, or None when not this plugin's."""
         return None
 
     @classmethod
-    def page_head(cls, site: LocalSite, base: str) -> str:
+    def page_head(cls, site: SiteState, base: str) -> str:
         """HTML for the page's ``<head>`` (scripts)."""
         return ""
 
     @classmethod
-    def page_body(cls, site: LocalSite, base: str) -> str:
+    def page_body(cls, site: SiteState, base: str) -> str:
         """HTML for the page's body (the chatbot's container)."""
         return ""
 
@@ -183,7 +212,8 @@ class StandInPlugin:
 class SiteHandler(BaseHTTPRequestHandler):
     """The stand-in's HTTP handler; the site composes it with its plugins' routes."""
 
-    site: LocalSite
+    #: The site served (each plugin module narrows it to its own SiteState).
+    site: SiteState
     plugins: ClassVar[Tuple[Type[StandInPlugin], ...]] = ()
     record: RecordedRequest
     protocol_version = "HTTP/1.1"

@@ -7,25 +7,18 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple, Type
 
-from .ai_engine import AIEngineSite
-from .ai_power import AIPowerSite
-from .aipkit import AIPKitSite, AIPKitState
+from .ai_engine import AIEngineSite, EngineSiteState
+from .ai_power import AIPowerSite, PowerSiteState
+from .aipkit import AIPKitSite, AIPKitSiteState, AIPKitState
 from .base import FAULTS, TARGETS, Fault, RecordedRequest, SiteHandler, StandInPlugin, new_nonce
 
 __all__ = ["LocalSite", "PLUGINS", "RELEASES", "parse_plugins", "site_groups"]
 
 #: Every plugin the stand-in serves, in page order.
 PLUGINS: Tuple[Type[StandInPlugin], ...] = (AIEngineSite, AIPowerSite, AIPKitSite)
-#: The releases ``plugin@release`` may name, per plugin: the protocol eras of
-#: ``docs/protocols/versions.md``, from the oldest.
-RELEASES: Dict[str, str] = {
-    "ai-engine": "0.2.2 and later (eras A to F: 0.6 legacy page, 1.0 legacy page at "
-                 "ai-chatbot/v1, 1.6 mwai-bot/v1/chat, 1.9 no nonce, 2.0 page nonce, 2.4.4+ "
-                 "start_session)",
-    "ai-power": "1.8 and later (1.8: GET or POST, raw JSON after [DONE]; 1.9 to 2.2: form POST; "
-                "2.3+: the AIPKit rewrite)",
-    "aipkit": "2.3 and later (2.3: no nonce refresh action, no padding; 2.4.1+: current)",
-}
+#: The releases ``plugin@release`` may name, per plugin (each plugin module's ``releases``).
+RELEASES: Dict[str, str] = {plugin.plugin: plugin.releases for plugin in PLUGINS}
+_BY_NAME: Dict[str, Type[StandInPlugin]] = {plugin.plugin: plugin for plugin in PLUGINS}
 _RELEASE = re.compile(r"\d+(?:\.\d+){0,3}")
 
 
@@ -60,7 +53,7 @@ def parse_plugins(plugins: Tuple[str, ...]) -> Dict[str, Optional[str]]:
     ...
     ValueError: a site runs one release of a plugin; got ai-engine twice (start one LocalSite per release)
     """
-    known = {plugin.plugin for plugin in PLUGINS}
+    known = set(_BY_NAME)
     releases: Dict[str, Optional[str]] = {}
     for spec in plugins:
         name, _, release = str(spec).strip().partition("@")
@@ -74,8 +67,7 @@ def parse_plugins(plugins: Tuple[str, ...]) -> Dict[str, Optional[str]]:
             raise ValueError(f"{spec!r}: the release must be a dotted version like 1.9.99; "
                              f"{name} takes {RELEASES[name]}")
         numbers = tuple(int(n) for n in release.split(".")) if release else None
-        floor = {"ai-engine": (0, 2, 2), "ai-power": (1, 8), "aipkit": (2, 3)}[name]
-        if numbers is not None and numbers < floor:
+        if numbers is not None and numbers < _BY_NAME[name].oldest:
             raise ValueError(f"{spec!r}: the stand-in serves {name} {RELEASES[name]}")
         releases[name] = release or None
     return releases
@@ -156,11 +148,11 @@ class LocalSite:
         self.aipkit_cache_ttl = aipkit_cache_ttl
         self.aipkit_popup = aipkit_popup
         #: The AI Engine release whose era the site speaks (None: the current one).
-        self.engine_release: Optional[str] = releases.get("ai-engine")
+        self.engine_release: Optional[str] = releases.get(AIEngineSite.plugin)
         #: The AI Power 2.3+ release ``"aipkit"`` runs (None: 2.4.71, or ``ai_power_version``).
-        self.aipkit_release: Optional[str] = releases.get("aipkit")
-        if releases.get("ai-power"):
-            self.ai_power_version = str(releases["ai-power"])
+        self.aipkit_release: Optional[str] = releases.get(AIPKitSite.plugin)
+        if releases.get(AIPowerSite.plugin):
+            self.ai_power_version = str(releases[AIPowerSite.plugin])
         #: The paths of the pages that show the chatbots.
         self.pages = tuple(pages)
         #: AI Power 2.3+'s server-side state: cache keys, conversations, what went upstream.
@@ -195,7 +187,9 @@ class LocalSite:
         """
         if self._server is not None:
             return self
-        handler = type("Handler", (*PLUGINS, SiteHandler), {"site": self, "plugins": PLUGINS})
+        # What every plugin's routes read of the site: the type checker holds LocalSite to it.
+        served: Tuple[EngineSiteState, PowerSiteState, AIPKitSiteState] = (self, self, self)
+        handler = type("Handler", (*PLUGINS, SiteHandler), {"site": served[0], "plugins": PLUGINS})
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
         self._server.daemon_threads = True
         self._stopping.clear()

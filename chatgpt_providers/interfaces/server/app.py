@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import uuid
 from http import HTTPStatus
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -217,12 +218,10 @@ class ChatCompletionsApp:
 
     def _complete(self, client: ChatAPI, model: str, request: CompletionRequest,
                   exchange: Exchange, start_response: StartResponse) -> Iterable[bytes]:
-        reply = Reply()
+        reply = Reply(caller=caller_of(request))
         try:
-            if request.stop:
-                text: Optional[str] = "".join(request_texts(client, request, reply))
-            else:
-                reply, text = client.reply(request.messages), None
+            cut = "".join(request_texts(client, request, reply))
+            text: Optional[str] = cut if request.stop else None  # else the site's final reply
         except errors.ProviderError as exc:
             raise error_for(exc) from None
         except ValueError as exc:  # the plugin refuses this message (Protocol.check)
@@ -233,7 +232,7 @@ class ChatCompletionsApp:
     def _stream(self, client: ChatAPI, model: str, request: CompletionRequest,
                 exchange: Exchange, start_response: StartResponse,
                 watching: Optional[Watch]) -> Iterable[bytes]:
-        reply = Reply()
+        reply = Reply(caller=caller_of(request))
         chunks = completion_chunks(client, model, request_texts(client, request, reply), reply,
                                    include_usage=request.include_usage)
         try:
@@ -282,3 +281,24 @@ def create_app(providers: Optional[Iterable[str]] = None, *, sites: Iterable[str
     """
     models = Models(providers, sites=sites, base_url=base_url, pool_size=pool_size, **options)
     return ChatCompletionsApp(models, api_key=api_key, cors=cors, max_body_bytes=max_body_bytes)
+
+
+def caller_of(request: CompletionRequest) -> str:
+    """Whose server-side conversations (AI Power 2.3+) a request may continue.
+
+    Identical earlier turns from two callers are no proof of one caller, so a request
+    continues a conversation only when it names its end user (OpenAI's ``user``, or
+    ``safety_identifier``) as the request that started it did; any other request is a caller
+    of its own, and starts a new conversation with the earlier turns written into it.
+
+    >>> from chatgpt_providers.interfaces.openai_translation import translate_request
+    >>> ask = {"messages": "Hi", "user": "alice"}
+    >>> caller_of(translate_request(ask)) == caller_of(translate_request(ask))
+    True
+    >>> caller_of(translate_request({"messages": "Hi"})) == caller_of(translate_request({"messages": "Hi"}))
+    False
+    """
+    if request.user:
+        return "user:" + hashlib.sha256(request.user.encode("utf-8", "surrogatepass")).hexdigest()
+    return "request:" + uuid.uuid4().hex
+

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from ...core.provider import ChatAPI, ChatProvider
 from ..compat import resolve_provider
+from ..registry import PRESETS, find, normalized
 
 __all__ = ["Models", "parse_site", "close_quietly", "PRESET_MODELS", "AUTO", "DEFAULT_THREADS"]
 
@@ -24,8 +25,8 @@ log = logging.getLogger("chatgpt_providers")
 #: Request threads of the server: each streaming request holds one until it ends (and one
 #: pooled connection per site).
 DEFAULT_THREADS = 16
-#: The preset models, in the order ``GET /v1/models`` lists them.
-PRESET_MODELS = ("chatgpt4online", "chatgptt")
+#: The preset models, in the order ``GET /v1/models`` lists them (the registry's presets).
+PRESET_MODELS: Tuple[str, ...] = tuple(entry.key for entry in PRESETS)
 #: The model that fails over across the presets.
 AUTO = "auto"
 
@@ -63,10 +64,6 @@ def parse_site(spec: str) -> Tuple[str, str]:
     return (name or parts.hostname.lower()), url
 
 
-def _key(name: str) -> str:
-    return name.replace("-", "").replace("_", "").lower()
-
-
 class Models:
     """The models an endpoint serves, each one client made on first use (under a lock) and
     then shared by every request thread: one nonce per site, kept-alive connections.
@@ -91,11 +88,16 @@ class Models:
         names = list(providers) if providers is not None else [*PRESET_MODELS, AUTO]
         if isinstance(providers, str):
             names = [providers]
-        known = {_key(name): name for name in (*PRESET_MODELS, AUTO)}
+        known = {normalized(name): name for name in (*PRESET_MODELS, AUTO)}
         self._order: List[str] = []
         for name in names:
-            canonical = known.get(_key(str(name)))
+            canonical = known.get(normalized(str(name)))
             if canonical is None:
+                entry = find(str(name))
+                if entry is not None:  # a protocol client: it needs a site's address
+                    raise ValueError(f"{name!r} speaks a plugin on any site: serve a site running "
+                                     f"it with sites=/--site URL (its plugin is detected); the "
+                                     f"presets are {', '.join(known.values())}")
                 raise ValueError(f"unknown provider {name!r}; choose from {', '.join(known.values())} "
                                  "(other sites: sites=/--site URL)")
             if canonical not in self._order:
@@ -103,7 +105,7 @@ class Models:
         self._sites: Dict[str, str] = {}
         for spec in sites:
             name, url = parse_site(spec)
-            if name in self._sites or _key(name) in known:
+            if name in self._sites or normalized(name) in known:
                 raise ValueError(f"two models would be called {name!r}; name the site: "
                                  f"--site NAME={url}")
             self._sites[name] = url
@@ -137,9 +139,9 @@ class Models:
             return None
         if name in self._sites:
             return name
-        wanted = _key(name)
+        wanted = normalized(name)
         for model in self._order:
-            if _key(model) == wanted:
+            if normalized(model) == wanted:
                 return model
         return None
 
