@@ -490,8 +490,8 @@ class AIEngine(ChatProvider):
     explicitly (e.g. ``"https://site.example/wp-json"``).
     """
 
-    plugin = "AI Engine"
-    speaks = ("AI Engine",)
+    plugin = EngineProtocol.plugin  # the plugin's name has one home: its protocol
+    speaks = (EngineProtocol.plugin,)
     models: ClassVar = ["gpt-4o-mini", "gpt-4o", "gpt-4"]
     default_model: ClassVar = "gpt-4o-mini"
     #: The bot a preset talks to when none is given.

@@ -299,8 +299,8 @@ class AIPower(ChatProvider):
     :class:`~chatgpt_providers.AIPKit`.
     """
 
-    plugin = "AI Power"
-    speaks = ("AI Power", "AI Power 2.3+")
+    plugin = PowerProtocol.plugin  # the plugins' names have one home: their protocols
+    speaks = (PowerProtocol.plugin, AIPKitProtocol.plugin)
     models: ClassVar = ["gpt-4o", "gpt-4", "gpt-4o-mini"]
     default_model: ClassVar = "gpt-4o"
     #: The page that shows the chatbot, for presets.

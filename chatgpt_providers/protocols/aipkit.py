@@ -518,8 +518,8 @@ class AIPKit(ChatProvider):
     :class:`~chatgpt_providers.AIPower` speaks this protocol too, when the page shows it.
     """
 
-    plugin = "AI Power 2.3+"
-    speaks = ("AI Power 2.3+",)
+    plugin = AIPKitProtocol.plugin  # the plugin's name has one home: its protocol
+    speaks = (AIPKitProtocol.plugin,)
     models: ClassVar = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"]
     default_model: ClassVar = "gpt-4o-mini"
     protocol: AIPKitProtocol
