@@ -33,6 +33,7 @@ if str(HERE.parent) not in sys.path:  # python benchmarks/run.py from a checkout
 import requests  # noqa: E402
 import responses  # noqa: E402
 
+from benchmarks.integrations import first_token  # noqa: E402
 from chatgpt_providers import AIPKit, Chatgpt4Online, ChatGptt, connect  # noqa: E402
 
 
@@ -138,11 +139,7 @@ def time_to_first_text(runs: int) -> None:
                 bot.complete("warm up")
                 ours, seeds = [], []
                 for _ in range(runs):
-                    stream = bot.stream(question)
-                    next(stream)
-                    first = time.perf_counter()
-                    for _ in stream:
-                        pass
+                    first = first_token(bot.stream(question))
                     ours.append(first - first_text_at(site.chat_records(provider)[-1], provider))
                     # The seeds' approach: buffer everything, yield once the reply is complete.
                     bot.complete(question)
@@ -229,11 +226,7 @@ def older_eras(runs: int, turns: int) -> None:
             bot.complete("warm up")
             ours, baseline = [], []
             for _ in range(runs):
-                stream = bot.stream(question)
-                next(stream)
-                first = time.perf_counter()
-                for _ in stream:
-                    pass
+                first = first_token(bot.stream(question))
                 record = [r for r in site.log()["requests"] if r["route"] == era.chat_route][-1]
                 if era.first_text_event is None:
                     ours.append(first - record["finished_at"])
