@@ -67,6 +67,17 @@ class Protocol:
     plugin: ClassVar[str] = ""
     #: What ends a reply on the wire, for the message when a stream stops short.
     end_marker: ClassVar[str] = "the end marker"
+
+    @staticmethod
+    def recognise(page: str) -> Optional[str]:
+        """What on ``page`` shows this plugin's chatbot, in words, or None (detection reads
+        pages with it)."""
+        return None
+
+    @staticmethod
+    def page_version(page: str) -> Optional[str]:
+        """The plugin's version as its own script tag on ``page`` shows it, or None."""
+        return None
     #: The page that shows the chatbot (its settings and nonce are read there).
     page_url: str = ""
     #: The bot the caller asked for, or None for the page's default one.

@@ -9,12 +9,12 @@ from .. import errors
 from ..core.options import constructor_options, take_options
 from ..core.provider import ChatProvider
 from ..core.record import Record
-from ..core.scrape import find_script_value, page_text, tags_with
+from ..core.scrape import page_text
 from ..core.transport import Transport
 from ..protocols.ai_engine import ERAS, AIEngine, page_era
-from ..protocols.ai_power import AIPower, power_version
-from ..protocols.aipkit import AIPKit, aipkit_version, find_aipkit_bots
-from .registry import PROVIDERS
+from ..protocols.ai_power import AIPower
+from ..protocols.aipkit import AIPKit, aipkit_version
+from .registry import GENERATIONS, PROVIDERS
 
 __all__ = ["Detection", "detect", "detect_in_page", "connect", "client_for", "describe",
            "AI_ENGINE", "AI_POWER", "AI_POWER_NEW"]
@@ -88,41 +88,10 @@ def _split(url: str) -> Tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", page
 
 
-def _ai_engine(html: str) -> Optional[str]:
-    if any(a.get("data-system") for a in tags_with(html, "mwai-chatbot-container")):
-        return "an AI Engine chatbot container"
-    if "apiurl" in html.lower() and page_era(html) == "legacy":
-        return "a legacy [mwai_chat] chatbot (script variables restNonce, apiURL)"
-    if "restnonce" in html.lower() and "mwai" in html.lower():
-        return "AI Engine script settings"
-    return None
-
-
-def _ai_power_new(html: str) -> Optional[str]:
-    bots = find_aipkit_bots(html)
-    if bots:
-        ids = ", ".join(dict.fromkeys(bot["bot_id"] for bot in bots))
-        return f"{len(bots)} AI Power 2.3+ chatbot container(s) (bot {ids})"
-    return None
-
-
-def _ai_power(html: str) -> Optional[str]:
-    containers = [a for a in tags_with(html, "wpaicg-chat") if a.get("data-nonce")]
-    if containers:
-        kinds = sorted({a.get("data-type") or "shortcode" for a in containers})
-        return f"{len(containers)} AI Power chatbot container(s): {', '.join(kinds)}"
-    if find_script_value(html, "search_nonce"):
-        return "the AI Power script settings (wpaicgParams)"
-    return None
-
-
-#: Each plugin generation: how a page shows it, in the order a page with several is read.
-#: A new protocol adds its line here; the client for it is the registry row that ``detects`` it.
-DETECTORS: Tuple[Tuple[str, Callable[[str], Optional[str]]], ...] = (
-    (AI_ENGINE, _ai_engine),
-    (AI_POWER_NEW, _ai_power_new),
-    (AI_POWER, _ai_power),
-)
+#: Each plugin generation: how a page shows it (its protocol recognises it), in the order a
+#: page with several is read (the registry's GENERATIONS).
+DETECTORS: Tuple[Tuple[str, Callable[[str], Optional[str]]], ...] = tuple(
+    (protocol.plugin, protocol.recognise) for protocol in GENERATIONS)
 #: The client that speaks each generation: the registry row that ``detects`` it (AIPower
 #: speaks both AI Power generations, so a client made for a page keeps working when the site
 #: upgrades).
@@ -130,7 +99,7 @@ _CLIENTS: Dict[str, Callable[..., ChatProvider]] = {
     generation: entry.client for entry in PROVIDERS for generation in entry.detects}
 #: How each generation's page shows the plugin version (its own script tag).
 _VERSIONS: Dict[str, Callable[[str], Optional[str]]] = {
-    AI_ENGINE: lambda html: None, AI_POWER_NEW: aipkit_version, AI_POWER: power_version}
+    protocol.plugin: protocol.page_version for protocol in GENERATIONS}
 
 
 def _release(version: Optional[str]) -> Tuple[int, ...]:

@@ -23,13 +23,19 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Tuple, Type
 
+from ..core.protocol import Protocol
 from ..core.provider import ChatProvider
 from ..core.record import Record
-from ..protocols.ai_engine import AIEngine, Chatgpt4Online
-from ..protocols.ai_power import AIPower, ChatGptt
-from ..protocols.aipkit import AIPKit
+from ..protocols.ai_engine import AIEngine, Chatgpt4Online, EngineProtocol
+from ..protocols.ai_power import AIPower, ChatGptt, PowerProtocol
+from ..protocols.aipkit import AIPKit, AIPKitProtocol
 
-__all__ = ["ProviderEntry", "PROVIDERS", "PRESETS", "find", "for_generation", "normalized"]
+__all__ = ["ProviderEntry", "PROVIDERS", "PRESETS", "GENERATIONS", "find", "for_generation",
+           "normalized"]
+
+#: Every plugin generation a page can show, by its protocol (which recognises its page and
+#: reads its version there), in the order detection reads a page that shows several.
+GENERATIONS: Tuple[Type[Protocol], ...] = (EngineProtocol, AIPKitProtocol, PowerProtocol)
 
 
 class ProviderEntry(Record):

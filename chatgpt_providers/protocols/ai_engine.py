@@ -138,6 +138,24 @@ class EngineProtocol(Protocol):
     plugin = "AI Engine"
     end_marker = "end event"
 
+    @staticmethod
+    def recognise(page: str) -> Optional[str]:
+        """The chatbot container, a legacy page's script variables, or the script settings.
+
+        >>> EngineProtocol.recognise("<p>no chatbot</p>") is None
+        True
+        >>> EngineProtocol.recognise("<div class='mwai-chatbot-container' data-system='{}'>")
+        'an AI Engine chatbot container'
+        """
+        if any(a.get("data-system") for a in tags_with(page, "mwai-chatbot-container")):
+            return "an AI Engine chatbot container"
+        lower = page.lower()
+        if "apiurl" in lower and page_era(page) == "legacy":
+            return "a legacy [mwai_chat] chatbot (script variables restNonce, apiURL)"
+        if "restnonce" in lower and "mwai" in lower:
+            return "AI Engine script settings"
+        return None
+
     def __init__(self, *, page_url: str, bot_id: Optional[str] = None, custom_id: Optional[str] = None,
                  rest_url: Optional[str] = None) -> None:
         self.page_url = page_url

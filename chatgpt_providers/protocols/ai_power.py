@@ -81,6 +81,25 @@ class PowerProtocol(Protocol):
     plugin = "AI Power"
     end_marker = "[DONE]"
 
+    @staticmethod
+    def recognise(page: str) -> Optional[str]:
+        """The ``wpaicg`` chatbot containers with a nonce, or the ``wpaicgParams`` settings.
+
+        >>> PowerProtocol.recognise('<div class="wpaicg-chat-shortcode" data-nonce="0a1b2c3d4e">')
+        '1 AI Power chatbot container(s): shortcode'
+        """
+        containers = [a for a in tags_with(page, "wpaicg-chat") if a.get("data-nonce")]
+        if containers:
+            kinds = sorted({a.get("data-type") or "shortcode" for a in containers})
+            return f"{len(containers)} AI Power chatbot container(s): {', '.join(kinds)}"
+        if find_script_value(page, "search_nonce"):
+            return "the AI Power script settings (wpaicgParams)"
+        return None
+
+    @staticmethod
+    def page_version(page: str) -> Optional[str]:
+        return power_version(page)
+
     def __init__(self, *, page_url: str, bot_id: Optional[str] = None,
                  successor: Optional[AIPKitProtocol] = None) -> None:
         self.page_url = page_url

@@ -194,6 +194,24 @@ class AIPKitProtocol(Protocol):
     plugin = "AI Power 2.3+"
     end_marker = "done event"
 
+    @staticmethod
+    def recognise(page: str) -> Optional[str]:
+        """The 2.3+ chatbot containers (with their bots).
+
+        >>> AIPKitProtocol.recognise('<div class="aipkit_chat_container" data-bot-id="5" '
+        ...                          'data-config="{&quot;nonce&quot;:&quot;x&quot;}">')
+        '1 AI Power 2.3+ chatbot container(s) (bot 5)'
+        """
+        bots = find_aipkit_bots(page)
+        if not bots:
+            return None
+        ids = ", ".join(dict.fromkeys(bot["bot_id"] for bot in bots))
+        return f"{len(bots)} AI Power 2.3+ chatbot container(s) (bot {ids})"
+
+    @staticmethod
+    def page_version(page: str) -> Optional[str]:
+        return aipkit_version(page)
+
     def __init__(self, *, page_url: str, bot_id: Optional[str] = None,
                  max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
         if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
