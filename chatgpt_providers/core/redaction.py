@@ -159,7 +159,17 @@ def _held_secrets() -> List[str]:
 
 def guard(source: object) -> None:
     """Mask the secrets ``source`` holds (its ``held_secrets()``) in every log record from
-    now on, as long as it lives; the first call installs the filters."""
+    now on, as long as it lives; the first call installs the filters.
+
+    >>> import logging
+    >>> class Holder:
+    ...     def held_secrets(self): return ["0a1b2c3d4e5f"]
+    >>> holder = Holder(); guard(holder)
+    >>> record = logging.LogRecord("chatgpt_providers", logging.DEBUG, __file__, 1,
+    ...                            "sent 0a1b2c3d4e5f", None, None)
+    >>> logging.getLogger("chatgpt_providers").filter(record), record.getMessage()
+    (True, 'sent ***')
+    """
     global _installed
     _sources.add(source)
     if _installed:
