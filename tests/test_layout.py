@@ -5,12 +5,9 @@ any other); an import the public face makes by name on first use (``importlib``)
 face's alone, and it may import anything."""
 
 import ast
-from pathlib import Path
-from typing import Dict, List, Set
 
 import pytest
-
-PACKAGE = Path(__file__).resolve().parent.parent / "chatgpt_providers"
+from importgraph import GRAPH, MODULES, PACKAGE, cycles, imports_in
 
 #: Most lines a module has without a ``Size:`` paragraph in its docstring saying why.
 MAX_LINES = 500
@@ -23,73 +20,10 @@ ALLOWED = {
 }
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
-
-
-def _imports(path: Path) -> Set[str]:
-    """The package modules ``path`` imports, wherever the import statement is."""
-    return _imports_in(path.read_text(encoding="utf-8"), _module_name(path),
-                       path.name == "__init__.py")
-
-
-def _imports_in(source: str, name: str, is_package: bool) -> Set[str]:
-    package = name if is_package else name.rsplit(".", 1)[0]
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            submodules = [f"{target}.{alias.name}" for alias in node.names
-                          if f"{target}.{alias.name}" in MODULES]
-            # ``from .. import errors`` reads the submodule; anything else reads ``target``
-            candidates = submodules if len(submodules) == len(node.names) else [target] + submodules
-        elif isinstance(node, ast.Import):
-            candidates = [alias.name for alias in node.names]
-        else:
-            continue
-        found.update(c for c in candidates if c in MODULES)
-    found.discard(name)
-    return found
-
-
-GRAPH = {name: _imports(path) for name, path in MODULES.items()}
-
-
 def _folder(module: str) -> str:
     """``core`` for ``chatgpt_providers.core.loop``; ``errors`` for ``chatgpt_providers.errors``."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else ""
-
-
-def _cycles(graph: Dict[str, Set[str]]) -> List[str]:
-    """Every import circle, each once, as ``a -> b -> a``."""
-    cycles: List[str] = []
-    seen: Set[str] = set()
-
-    def visit(node: str, trail: List[str]) -> None:
-        for nxt in sorted(graph[node]):
-            if nxt in trail:
-                cycles.append(" -> ".join(trail[trail.index(nxt):] + [nxt]))
-            elif nxt not in seen:
-                seen.add(nxt)
-                visit(nxt, trail + [nxt])
-
-    for start in sorted(graph):
-        if start not in seen:
-            seen.add(start)
-            visit(start, [start])
-    return cycles
 
 
 def test_the_import_reader_sees_every_kind_of_import():
@@ -98,20 +32,20 @@ def test_the_import_reader_sees_every_kind_of_import():
     source = ("from typing import TYPE_CHECKING\nfrom .. import errors\n"
               "if TYPE_CHECKING:\n    from ..interfaces.cli import main\n"
               "def f():\n    from . import loop\n    import chatgpt_providers.testing.site\n")
-    found = _imports_in(source, "chatgpt_providers.core.example", False)
+    found = imports_in(source, "chatgpt_providers.core.example", False)
     assert found == {"chatgpt_providers.errors", "chatgpt_providers.interfaces.cli",
                      "chatgpt_providers.core.loop", "chatgpt_providers.testing.site"}
 
 
 def test_the_cycle_finder_finds_a_circle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
-    assert _cycles(graph) == ["a -> b -> c -> a"]
+    assert cycles(graph) == ["a -> b -> c -> a"]
 
 
 def test_no_module_imports_one_that_imports_it_back():
     """Type-only imports included; the stand-in's modules too (tests/test_standin_layout.py
     holds its finer rules: a base that knows no plugin, plugins that know only the base)."""
-    assert _cycles(GRAPH) == []
+    assert cycles(GRAPH) == []
 
 
 @pytest.mark.parametrize("folder", sorted(ALLOWED))
